@@ -1,0 +1,75 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// entryType is the first byte of every Raft log entry. Values are part of
+// the on-disk format: never reuse or renumber them.
+type entryType byte
+
+const (
+	entryPutAPI           entryType = 1
+	entryDeleteAPI        entryType = 2
+	entryDeploy           entryType = 3
+	entryPutStage         entryType = 4
+	entryDeleteStage      entryType = 5
+	entryDeleteDeployment entryType = 6
+)
+
+func (t entryType) String() string {
+	switch t {
+	case entryPutAPI:
+		return "put-api"
+	case entryDeleteAPI:
+		return "delete-api"
+	case entryDeploy:
+		return "deploy"
+	case entryPutStage:
+		return "put-stage"
+	case entryDeleteStage:
+		return "delete-stage"
+	case entryDeleteDeployment:
+		return "delete-deployment"
+	}
+	return fmt.Sprintf("entry(%d)", byte(t))
+}
+
+type putAPI struct {
+	API *configs.API `json:"api"`
+}
+
+type deleteAPI struct {
+	ID string `json:"id"`
+}
+
+type deploy struct {
+	Deployment *configs.Deployment `json:"deployment"`
+	Stage      *configs.Stage      `json:"stage,omitempty"`
+}
+
+type putStage struct {
+	Stage *configs.Stage `json:"stage"`
+}
+
+type deleteStage struct {
+	APIID string `json:"api_id"`
+	Name  string `json:"name"`
+}
+
+type deleteDeployment struct {
+	APIID string `json:"api_id"`
+	ID    string `json:"id"`
+}
+
+// encode renders an entry: type byte, then JSON.
+func encode(t entryType, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	return append([]byte{byte(t)}, b...), nil
+}

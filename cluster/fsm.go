@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// fsm applies committed entries to an immutable configs.State and
+// publishes each new state.
+type fsm struct {
+	state atomic.Pointer[configs.State]
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every publish
+}
+
+func newFSM() *fsm {
+	f := &fsm{changed: make(chan struct{})}
+	f.state.Store(configs.NewState())
+	return f
+}
+
+func (f *fsm) State() *configs.State { return f.state.Load() }
+
+func (f *fsm) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *fsm) publish(s *configs.State) {
+	f.state.Store(s)
+	f.mu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// applyError is what Apply returns for an entry whose precondition no
+// longer holds (the target was deleted by an earlier entry). The outcome
+// is the same on every replica, so it is deterministic.
+type applyError struct{ msg string }
+
+func (e *applyError) Error() string { return e.msg }
+
+// Apply implements raft.FSM. It only decodes and stores.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if len(l.Data) == 0 {
+		panic(fmt.Sprintf("cluster: empty log entry at index %d", l.Index))
+	}
+	cur := f.state.Load()
+	t, body := entryType(l.Data[0]), l.Data[1:]
+	next, result := f.apply(cur, l.Index, t, body)
+	f.publish(next)
+	return result
+}
+
+func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*configs.State, error) {
+	switch t {
+	case entryPutAPI:
+		var e putAPI
+		mustDecode(idx, t, body, &e)
+		return cur.WithAPI(idx, e.API), nil
+	case entryDeleteAPI:
+		var e deleteAPI
+		mustDecode(idx, t, body, &e)
+		return cur.WithoutAPI(idx, e.ID), nil
+	case entryDeploy:
+		var e deploy
+		mustDecode(idx, t, body, &e)
+		if cur.API(e.Deployment.APIID) == nil {
+			return cur.WithIndex(idx), &applyError{"api " + e.Deployment.APIID + " was deleted"}
+		}
+		return cur.WithDeployment(idx, e.Deployment, e.Stage), nil
+	case entryPutStage:
+		var e putStage
+		mustDecode(idx, t, body, &e)
+		if cur.Deployment(e.Stage.APIID, e.Stage.DeploymentID) == nil {
+			return cur.WithIndex(idx), &applyError{"deployment " + e.Stage.DeploymentID + " was deleted"}
+		}
+		return cur.WithStage(idx, e.Stage), nil
+	case entryDeleteStage:
+		var e deleteStage
+		mustDecode(idx, t, body, &e)
+		return cur.WithoutStage(idx, e.APIID, e.Name), nil
+	case entryDeleteDeployment:
+		var e deleteDeployment
+		mustDecode(idx, t, body, &e)
+		if used := cur.StagesUsing(e.APIID, e.ID); len(used) > 0 {
+			return cur.WithIndex(idx), &applyError{"deployment " + e.ID + " is used by a stage"}
+		}
+		return cur.WithoutDeployment(idx, e.APIID, e.ID), nil
+	}
+	panic(fmt.Sprintf("cluster: unknown log entry type %d at index %d", byte(t), idx))
+}
+
+func mustDecode(idx uint64, t entryType, body []byte, v any) {
+	if err := json.Unmarshal(body, v); err != nil {
+		panic(fmt.Sprintf("cluster: undecodable %s entry at index %d: %v", t, idx, err))
+	}
+}
+
+// Snapshot implements raft.FSM. The state is immutable, so holding the
+// pointer is a consistent snapshot.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{state: f.state.Load()}, nil
+}
+
+// Restore implements raft.FSM: it builds a fresh state and swaps it in.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var s configs.State
+	if err := json.NewDecoder(rc).Decode(&s); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.publish(s.Normalize())
+	return nil
+}
+
+type snapshot struct{ state *configs.State }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.state); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

@@ -1,0 +1,218 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Helper(); w.t.Log(string(p)); return len(p), nil }
+
+func openStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(Config{
+		NodeID: "n1", DataDir: dir, Listen: "127.0.0.1:0",
+		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.WaitReady(ctx); err != nil {
+		s.Close()
+		t.Fatalf("wait ready: %v", err)
+	}
+	return s
+}
+
+func testAPI(id string) *configs.API {
+	a := &configs.API{ID: id, Name: "pets", Resources: []configs.Resource{{
+		Path: "/pets/{id}",
+		Methods: map[string]configs.Method{"GET": {Integration: configs.Integration{
+			Type: configs.IntegrationMock, StatusCode: 200, Body: `{"pet":1}`,
+		}}},
+	}}}
+	a.ApplyDefaults("us-east-1")
+	return a
+}
+
+func deployAPI(t *testing.T, s *Store, a *configs.API, depID, stage string) {
+	t.Helper()
+	ctx := context.Background()
+	d := &configs.Deployment{ID: depID, APIID: a.ID, CreatedAt: time.Unix(1700000000, 0).UTC(), API: *a.Clone()}
+	st := &configs.Stage{APIID: a.ID, Name: stage, DeploymentID: depID, Variables: map[string]string{"k": "v"}}
+	if err := s.Deploy(ctx, d, st); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+}
+
+func TestStoreSurvivesReopen(t *testing.T) {
+	for _, snap := range []bool{false, true} {
+		t.Run(map[bool]string{false: "log-replay", true: "snapshot"}[snap], func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			a := testAPI("abcdefghij")
+			if err := s.PutAPI(context.Background(), a); err != nil {
+				t.Fatalf("put api: %v", err)
+			}
+			deployAPI(t, s, a, "dep001", "prod")
+			if snap {
+				if err := s.Snapshot(); err != nil {
+					t.Fatalf("snapshot: %v", err)
+				}
+			}
+			want := s.State().Index
+			if err := s.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+
+			s2 := openStore(t, dir)
+			defer s2.Close()
+			st := s2.State()
+			if st.Index < want {
+				t.Fatalf("state index after reopen = %d, want >= %d", st.Index, want)
+			}
+			if got := st.API("abcdefghij"); got == nil || got.Name != "pets" {
+				t.Fatalf("api after reopen = %+v", got)
+			}
+			stage := st.Stage("abcdefghij", "prod")
+			if stage == nil || stage.DeploymentID != "dep001" || stage.Variables["k"] != "v" {
+				t.Fatalf("stage after reopen = %+v", stage)
+			}
+			if d := st.Deployment("abcdefghij", "dep001"); d == nil || d.API.Resources[0].Path != "/pets/{id}" {
+				t.Fatalf("deployment after reopen = %+v", d)
+			}
+		})
+	}
+}
+
+func TestStoreConflicts(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	a := testAPI("kkkkkkkkkk")
+	if err := s.PutAPI(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	deployAPI(t, s, a, "dep001", "prod")
+
+	// A deployment used by a stage cannot be deleted.
+	if err := s.DeleteDeployment(ctx, a.ID, "dep001"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("delete used deployment: err = %v, want ErrConflict", err)
+	}
+	// A stage cannot point at a deployment that does not exist.
+	if err := s.PutStage(ctx, &configs.Stage{APIID: a.ID, Name: "x", DeploymentID: "nope00"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stage to missing deployment: err = %v, want ErrConflict", err)
+	}
+	// Deleting the API removes its stages and deployments.
+	if err := s.DeleteAPI(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	st := s.State()
+	if st.API(a.ID) != nil || len(st.StageList(a.ID)) != 0 || len(st.DeploymentList(a.ID)) != 0 {
+		t.Fatalf("api remains after delete: %+v", st)
+	}
+	// Deploying a deleted API is refused deterministically.
+	d := &configs.Deployment{ID: "dep002", APIID: a.ID, API: *a}
+	if err := s.Deploy(ctx, d, nil); !errors.Is(err, ErrConflict) {
+		t.Fatalf("deploy deleted api: err = %v, want ErrConflict", err)
+	}
+}
+
+func TestChangedFiresOnApply(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	ch := s.Changed()
+	before := s.State()
+	if err := s.PutAPI(context.Background(), testAPI("cccccccccc")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changed was not closed after an apply")
+	}
+	if before.API("cccccccccc") != nil {
+		t.Fatal("a published state was mutated")
+	}
+}
+
+func TestFSMPanicsOnUndecodableEntry(t *testing.T) {
+	t.Parallel()
+	for _, data := range [][]byte{{}, {byte(entryPutAPI), '{'}, {99, '{', '}'}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("entry %q applied without panic; replicas would diverge", data)
+				}
+			}()
+			newFSM().Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: data})
+		}()
+	}
+}
+
+func TestFSMDeterministic(t *testing.T) {
+	t.Parallel()
+	a := testAPI("dddddddddd")
+	var entries [][]byte
+	for _, e := range []struct {
+		t    entryType
+		body any
+	}{
+		{entryPutAPI, putAPI{API: a}},
+		{entryDeploy, deploy{Deployment: &configs.Deployment{ID: "d1", APIID: a.ID, API: *a}, Stage: &configs.Stage{APIID: a.ID, Name: "s", DeploymentID: "d1"}}},
+		{entryDeleteDeployment, deleteDeployment{APIID: a.ID, ID: "d1"}},
+		{entryDeleteStage, deleteStage{APIID: a.ID, Name: "s"}},
+		{entryDeleteDeployment, deleteDeployment{APIID: a.ID, ID: "d1"}},
+	} {
+		b, err := encode(e.t, e.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, b)
+	}
+	run := func() (*configs.State, []any) {
+		f := newFSM()
+		var results []any
+		for i, e := range entries {
+			results = append(results, f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: e}))
+		}
+		return f.State(), results
+	}
+	s1, r1 := run()
+	s2, r2 := run()
+	if len(s1.DeploymentList(a.ID)) != 0 || len(s2.DeploymentList(a.ID)) != 0 {
+		t.Fatal("deployment should be deleted after its stage is gone")
+	}
+	if r1[2] == nil || r2[2] == nil {
+		t.Fatal("deleting a deployment in use must fail on every replica")
+	}
+	if s1.Index != 5 || s2.Index != 5 {
+		t.Fatalf("index = %d/%d, want 5", s1.Index, s2.Index)
+	}
+}
+
+func TestSecondOpenOfDataDirFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	defer s.Close()
+	_, err := Open(Config{NodeID: "n2", DataDir: dir, Listen: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "in use by another portico process") {
+		t.Fatalf("second open: err = %v, want in-use error", err)
+	}
+}

@@ -1,0 +1,177 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Node roles. A node may hold several.
+const (
+	RoleControl  = "control"  // Raft voter holding the consistent state
+	RoleRegional = "regional" // regional and private endpoints, integrations
+	RoleEdge     = "edge"     // edge-optimized endpoints and the edge cache
+	RoleDNS      = "dns"      // authoritative DNS for the zone
+)
+
+// Node is one process's configuration. Durations are strings ("5s").
+type Node struct {
+	// Name identifies the node in the cluster; default "node-1".
+	Name string `json:"name"`
+	// Region the node runs in; default "us-east-1".
+	Region string `json:"region"`
+	// Roles the node holds; default every role.
+	Roles []string `json:"roles,omitempty"`
+	// DataDir holds the Raft log, snapshots and generated certificates.
+	DataDir string `json:"data_dir"`
+	// Zone is the DNS zone of invoke hosts: a regional API answers at
+	// {apiId}.{region}.{zone}. Default "portico.localhost".
+	Zone string `json:"zone"`
+
+	Admin    AdminConfig    `json:"admin"`
+	Regional ListenerConfig `json:"regional"`
+	Raft     RaftConfig     `json:"raft"`
+
+	// AccessLog is "stdout", "stderr", a file path, or "off"; default stdout.
+	AccessLog string `json:"access_log,omitempty"`
+	// ShutdownGrace bounds how long in-flight requests may drain; default 10s.
+	ShutdownGrace Duration `json:"shutdown_grace,omitempty"`
+}
+
+// AdminConfig is the admin API listener (plain HTTP, loopback by default).
+type AdminConfig struct {
+	// Listen address; default 127.0.0.1:9180.
+	Listen string `json:"listen"`
+}
+
+// ListenerConfig is a public HTTPS listener.
+type ListenerConfig struct {
+	// Listen address; default 127.0.0.1:8443.
+	Listen string `json:"listen"`
+	// Advertise is the host:port put in invoke URLs; default Listen.
+	Advertise string `json:"advertise,omitempty"`
+	// TLS files; when both are empty a certificate for the node's names is
+	// generated under data_dir/tls and signed by a local CA written there.
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+}
+
+// RaftConfig is the Raft transport listener.
+type RaftConfig struct {
+	// Listen address; default 127.0.0.1:9181.
+	Listen string `json:"listen"`
+	// Advertise is the address other voters dial; default Listen.
+	Advertise string `json:"advertise,omitempty"`
+}
+
+// DefaultNode returns a node config with every default filled in.
+func DefaultNode() Node {
+	var n Node
+	n.ApplyDefaults()
+	return n
+}
+
+// ApplyDefaults fills unset fields with their documented defaults.
+func (n *Node) ApplyDefaults() {
+	if n.Name == "" {
+		n.Name = "node-1"
+	}
+	if n.Region == "" {
+		n.Region = "us-east-1"
+	}
+	if len(n.Roles) == 0 {
+		n.Roles = []string{RoleControl, RoleRegional, RoleEdge, RoleDNS}
+	}
+	if n.DataDir == "" {
+		n.DataDir = "data"
+	}
+	if n.Zone == "" {
+		n.Zone = "portico.localhost"
+	}
+	if n.Admin.Listen == "" {
+		n.Admin.Listen = "127.0.0.1:9180"
+	}
+	if n.Regional.Listen == "" {
+		n.Regional.Listen = "127.0.0.1:8443"
+	}
+	if n.Raft.Listen == "" {
+		n.Raft.Listen = "127.0.0.1:9181"
+	}
+	if n.AccessLog == "" {
+		n.AccessLog = "stdout"
+	}
+	if n.ShutdownGrace == 0 {
+		n.ShutdownGrace = Duration(10 * time.Second)
+	}
+}
+
+// HasRole reports whether the node holds the role.
+func (n *Node) HasRole(r string) bool { return slices.Contains(n.Roles, r) }
+
+// Validate reports every problem in the node config.
+func (n *Node) Validate() error {
+	var p problems
+	if !regionRE.MatchString(n.Name) {
+		p.add("name", "must be lowercase letters, digits and dashes")
+	}
+	if !regionRE.MatchString(n.Region) {
+		p.add("region", "must be lowercase letters, digits and dashes")
+	}
+	for i, r := range n.Roles {
+		if !slices.Contains([]string{RoleControl, RoleRegional, RoleEdge, RoleDNS}, r) {
+			p.add(fmt.Sprintf("roles[%d]", i), "must be control, regional, edge or dns, not %q", r)
+		}
+	}
+	if n.DataDir == "" {
+		p.add("data_dir", "is required")
+	}
+	checkAddr(&p, "admin.listen", n.Admin.Listen)
+	checkAddr(&p, "regional.listen", n.Regional.Listen)
+	checkAddr(&p, "raft.listen", n.Raft.Listen)
+	if n.Regional.Advertise != "" {
+		checkAddr(&p, "regional.advertise", n.Regional.Advertise)
+	}
+	if n.Raft.Advertise != "" {
+		checkAddr(&p, "raft.advertise", n.Raft.Advertise)
+	}
+	if (n.Regional.CertFile == "") != (n.Regional.KeyFile == "") {
+		p.add("regional.cert_file", "cert_file and key_file must be set together")
+	}
+	if n.ShutdownGrace < 0 {
+		p.add("shutdown_grace", "must not be negative")
+	}
+	return p.err()
+}
+
+func checkAddr(p *problems, field, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(field, "must be host:port, not %q", addr)
+		return
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+		p.add(field, "host must be an IP address, not %q", host)
+	}
+	// A number, not a service name: net.LookupPort would read
+	// /etc/services, and this package does no I/O.
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add(field, "port must be a number from 0 to 65535, not %q", port)
+	}
+}
+
+// LoadNode reads a node config file (YAML or JSON, strict), fills
+// defaults and validates it.
+func LoadNode(data []byte) (*Node, error) {
+	var n Node
+	if err := DecodeStrict(data, &n); err != nil {
+		return nil, err
+	}
+	n.ApplyDefaults()
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}

@@ -1,0 +1,226 @@
+package configs
+
+import (
+	"sort"
+)
+
+// State is the committed configuration at one Raft index: every API, its
+// deployments and its stages. A State is immutable once published; writers
+// build a new one (see With*) and swap it in, so readers on the request
+// path never lock.
+type State struct {
+	// Index is the Raft log index this state reflects.
+	Index       uint64                            `json:"index"`
+	APIs        map[string]*API                   `json:"apis"`
+	Deployments map[string]map[string]*Deployment `json:"deployments"` // api id → deployment id →
+	Stages      map[string]map[string]*Stage      `json:"stages"`      // api id → stage name →
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{
+		APIs:        map[string]*API{},
+		Deployments: map[string]map[string]*Deployment{},
+		Stages:      map[string]map[string]*Stage{},
+	}
+}
+
+// Normalize makes the maps non-nil after decoding a snapshot.
+func (s *State) Normalize() *State {
+	if s.APIs == nil {
+		s.APIs = map[string]*API{}
+	}
+	if s.Deployments == nil {
+		s.Deployments = map[string]map[string]*Deployment{}
+	}
+	if s.Stages == nil {
+		s.Stages = map[string]map[string]*Stage{}
+	}
+	return s
+}
+
+// shallow copies the top-level maps; the values themselves are immutable.
+func (s *State) shallow(index uint64) *State {
+	n := &State{
+		Index:       index,
+		APIs:        make(map[string]*API, len(s.APIs)),
+		Deployments: make(map[string]map[string]*Deployment, len(s.Deployments)),
+		Stages:      make(map[string]map[string]*Stage, len(s.Stages)),
+	}
+	for k, v := range s.APIs {
+		n.APIs[k] = v
+	}
+	for k, v := range s.Deployments {
+		n.Deployments[k] = v
+	}
+	for k, v := range s.Stages {
+		n.Stages[k] = v
+	}
+	return n
+}
+
+func copyMap[V any](m map[string]V) map[string]V {
+	n := make(map[string]V, len(m)+1)
+	for k, v := range m {
+		n[k] = v
+	}
+	return n
+}
+
+// WithIndex returns the same state at a new index.
+func (s *State) WithIndex(index uint64) *State { return s.shallow(index) }
+
+// WithAPI returns a new state with the API stored (created or replaced).
+func (s *State) WithAPI(index uint64, a *API) *State {
+	n := s.shallow(index)
+	n.APIs[a.ID] = a
+	return n
+}
+
+// WithoutAPI returns a new state without the API, its deployments and its
+// stages.
+func (s *State) WithoutAPI(index uint64, id string) *State {
+	n := s.shallow(index)
+	delete(n.APIs, id)
+	delete(n.Deployments, id)
+	delete(n.Stages, id)
+	return n
+}
+
+// WithDeployment returns a new state with the deployment stored and, when
+// stage is not nil, the stage pointed at it.
+func (s *State) WithDeployment(index uint64, d *Deployment, stage *Stage) *State {
+	n := s.shallow(index)
+	deps := copyMap(n.Deployments[d.APIID])
+	deps[d.ID] = d
+	n.Deployments[d.APIID] = deps
+	if stage != nil {
+		st := copyMap(n.Stages[stage.APIID])
+		st[stage.Name] = stage
+		n.Stages[stage.APIID] = st
+	}
+	return n
+}
+
+// WithoutDeployment returns a new state without the deployment.
+func (s *State) WithoutDeployment(index uint64, apiID, id string) *State {
+	n := s.shallow(index)
+	deps := copyMap(n.Deployments[apiID])
+	delete(deps, id)
+	n.Deployments[apiID] = deps
+	return n
+}
+
+// WithStage returns a new state with the stage stored.
+func (s *State) WithStage(index uint64, stage *Stage) *State {
+	n := s.shallow(index)
+	st := copyMap(n.Stages[stage.APIID])
+	st[stage.Name] = stage
+	n.Stages[stage.APIID] = st
+	return n
+}
+
+// WithoutStage returns a new state without the stage.
+func (s *State) WithoutStage(index uint64, apiID, name string) *State {
+	n := s.shallow(index)
+	st := copyMap(n.Stages[apiID])
+	delete(st, name)
+	n.Stages[apiID] = st
+	return n
+}
+
+// API returns the API with the id, or nil.
+func (s *State) API(id string) *API { return s.APIs[id] }
+
+// Deployment returns one deployment, or nil.
+func (s *State) Deployment(apiID, id string) *Deployment { return s.Deployments[apiID][id] }
+
+// Stage returns one stage, or nil.
+func (s *State) Stage(apiID, name string) *Stage { return s.Stages[apiID][name] }
+
+// APIList returns every API sorted by name, then id.
+func (s *State) APIList() []*API {
+	out := make([]*API, 0, len(s.APIs))
+	for _, a := range s.APIs {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// APIsNamed returns the APIs with the given name.
+func (s *State) APIsNamed(name string) []*API {
+	var out []*API
+	for _, a := range s.APIList() {
+		if a.Name == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// DeploymentList returns an API's deployments, newest first.
+func (s *State) DeploymentList(apiID string) []*Deployment {
+	out := make([]*Deployment, 0, len(s.Deployments[apiID]))
+	for _, d := range s.Deployments[apiID] {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out
+}
+
+// StageList returns an API's stages sorted by name.
+func (s *State) StageList(apiID string) []*Stage {
+	out := make([]*Stage, 0, len(s.Stages[apiID]))
+	for _, st := range s.Stages[apiID] {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// StagesUsing lists the stage names that point at a deployment.
+func (s *State) StagesUsing(apiID, deploymentID string) []string {
+	var names []string
+	for _, st := range s.StageList(apiID) {
+		if st.DeploymentID == deploymentID {
+			names = append(names, st.Name)
+		}
+	}
+	return names
+}
+
+// PreviousDeployment returns the newest deployment of the API created
+// before the given one, or nil.
+func (s *State) PreviousDeployment(apiID, deploymentID string) *Deployment {
+	cur := s.Deployment(apiID, deploymentID)
+	if cur == nil {
+		return nil
+	}
+	for _, d := range s.DeploymentList(apiID) {
+		if d.CreatedAt.Before(cur.CreatedAt) || (d.CreatedAt.Equal(cur.CreatedAt) && d.ID < cur.ID) {
+			return d
+		}
+	}
+	return nil
+}
+
+// Source is how the data plane reads committed state. Implementations
+// publish immutable States.
+type Source interface {
+	// State returns the current committed state. It never blocks.
+	State() *State
+	// Changed returns a channel that is closed at the next state change.
+	// It never blocks.
+	Changed() <-chan struct{}
+}

@@ -1,0 +1,140 @@
+package endpoints
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, so benchmarks
+// measure the pipeline rather than the recorder.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(code int)        { d.code = code }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkRegionalProxy is the whole request path: pipeline, routing,
+// URI substitution and a real loopback round trip to a backend.
+func BenchmarkRegionalProxy(b *testing.B) { benchProxy(b, true) }
+
+// BenchmarkRegionalProxyNoBufferPool is the same without the copy buffer
+// pool, to keep the pool's effect visible.
+func BenchmarkRegionalProxyNoBufferPool(b *testing.B) { benchProxy(b, false) }
+
+func benchProxy(b *testing.B, pooled bool) {
+	payload := strings.Repeat("x", 512)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, payload)
+	}))
+	defer backend.Close()
+	src := newSource(buildState(b, apiDef{id: "proxyapi01", def: proxyAPI, stages: prod(map[string]string{
+		"backend": strings.TrimPrefix(backend.URL, "http://"),
+	})}))
+	g := newRegional(b, src, func(c *Config) { c.Logger = nil })
+	if !pooled {
+		g.proxy.BufferPool = nil
+	}
+	h := g.Handler()
+	defer g.transport.CloseIdleConnections()
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptestRequest("GET", "/prod/items/42?x=1")
+		r.Host = host("proxyapi01")
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+			if w.code != 200 {
+				b.Fatalf("status %d", w.code)
+			}
+		}
+	})
+}
+
+// BenchmarkRegionalMock is the pipeline without a backend.
+func BenchmarkRegionalMock(b *testing.B) {
+	src := newSource(buildState(b, apiDef{id: "helloapi01", def: helloAPI, stages: prod(nil)}))
+	h := newRegional(b, src, func(c *Config) { c.Logger = nil }).Handler()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptestRequest("GET", "/prod/hello")
+		r.Host = host("helloapi01")
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// BenchmarkRouteMatch looks up paths in a table of 200 resources.
+func BenchmarkRouteMatch(b *testing.B) {
+	rt := &router{}
+	var ops []configs.Operation
+	for i := range 50 {
+		ops = append(ops,
+			configs.Operation{Method: "GET", Path: fmt.Sprintf("/svc%d", i)},
+			configs.Operation{Method: "GET", Path: fmt.Sprintf("/svc%d/items/{id}", i)},
+			configs.Operation{Method: "PUT", Path: fmt.Sprintf("/svc%d/items/{id}/tags/{tag}", i)},
+			configs.Operation{Method: "ANY", Path: fmt.Sprintf("/svc%d/files/{path+}", i)},
+		)
+	}
+	for _, op := range ops {
+		if err := rt.add(op, http.NotFoundHandler()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	paths := []struct{ method, path string }{
+		{"GET", "svc7"},
+		{"GET", "svc23/items/42"},
+		{"PUT", "svc49/items/42/tags/blue"},
+		{"DELETE", "svc3/files/a/b/c/d.txt"},
+		{"GET", "svc3/nothing"},
+	}
+	var buf [maxParams]string
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p := paths[i%len(paths)]
+		rt.lookup(p.method, p.path, buf[:0])
+	}
+}
+
+func BenchmarkNormalizePath(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		normalizePath("/prod/svc23/items/42/tags/blue")
+	}
+}
+
+func BenchmarkRequestID(b *testing.B) {
+	b.Run("endpoints", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				newRequestID()
+			}
+		})
+	})
+	b.Run("configs", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				configs.NewRequestID()
+			}
+		})
+	})
+}

@@ -1,0 +1,65 @@
+package endpoints
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// gatewayError is an error the gateway itself answers with. It is rendered
+// in exactly one place, writeError, as the client's JSON body.
+type gatewayError struct {
+	status  int
+	message string
+}
+
+func (e *gatewayError) Error() string { return e.message }
+
+func newError(status int, message string) *gatewayError {
+	return &gatewayError{status: status, message: message}
+}
+
+// Errors answered on the request path. The messages follow Amazon API
+// Gateway where it has one ("Endpoint request timed out"); the rest name
+// the reason so an operator can tell the cases apart.
+var (
+	errUnknownHost        = newError(http.StatusNotFound, "no API is served at this host")
+	errNotServedRegional  = newError(http.StatusNotFound, "the API is not published as a REGIONAL endpoint")
+	errNotServedRegion    = newError(http.StatusNotFound, "the API is not served in this region")
+	errNoStage            = newError(http.StatusNotFound, "stage not found")
+	errNoRoute            = newError(http.StatusNotFound, "no route matches the request")
+	errMethodNotAllowed   = newError(http.StatusMethodNotAllowed, "method not allowed on this resource")
+	errBadPath            = newError(http.StatusBadRequest, "invalid request path")
+	errBodyTooLarge       = newError(http.StatusRequestEntityTooLarge, "request body is larger than 10485760 bytes")
+	errHeadersTooLarge    = newError(http.StatusRequestHeaderFieldsTooLarge, "request line and headers are larger than 10240 bytes")
+	errStageBroken        = newError(http.StatusInternalServerError, "stage configuration is invalid")
+	errInternal           = newError(http.StatusInternalServerError, "internal server error")
+	errIntegrationURI     = newError(http.StatusInternalServerError, "integration URI is invalid")
+	errIntegrationFailed  = newError(http.StatusBadGateway, "integration request failed")
+	errIntegrationTimeout = newError(http.StatusGatewayTimeout, "Endpoint request timed out")
+)
+
+// errorBody is the JSON shape of every gateway error.
+type errorBody struct {
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+// writeError renders e as the response. It is the only place that writes a
+// gateway error body. Headers a handler set for the success path are kept
+// only when they describe the error (Allow on 405); the Content-* headers
+// are replaced.
+func writeError(w http.ResponseWriter, requestID string, e *gatewayError) {
+	body, err := json.Marshal(errorBody{Message: e.message, RequestID: requestID})
+	if err != nil { // two strings always marshal
+		body = []byte(`{"message":"internal server error"}`)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,155 @@
+package endpoints
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// Limits from Amazon API Gateway's published quotas.
+const (
+	maxBodyBytes   = 10 * 1024 * 1024 // payload size
+	maxHeaderBytes = 10240            // request line and headers
+)
+
+// front is the static head of the pipeline: request id, recover, access
+// log and metrics, header budget, then host and stage resolution against
+// the current table. Everything that depends on configuration sits behind
+// the stage it resolves to.
+type front struct{ g *Regional }
+
+func (f front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := f.g
+	ex := &exchange{w: w, id: newRequestID(), start: time.Now()}
+	r = r.WithContext(withExchange(r.Context(), ex))
+	defer g.finish(ex, r)
+
+	if headerSize(r) > maxHeaderBytes {
+		writeError(ex, ex.id, errHeadersTooLarge)
+		return
+	}
+	t := g.table.Load()
+	api, gerr := t.resolveHost(r.Host, g.hostSuffix)
+	if gerr != nil {
+		writeError(ex, ex.id, gerr)
+		return
+	}
+	ex.api = api
+	if api.refuse != nil {
+		writeError(ex, ex.id, api.refuse)
+		return
+	}
+	raw, ok := requestPath(r)
+	if !ok {
+		writeError(ex, ex.id, errBadPath)
+		return
+	}
+	path, ok := normalizePath(raw)
+	if !ok {
+		writeError(ex, ex.id, errBadPath)
+		return
+	}
+	// path is "/{stage}" or "/{stage}/{rest...}".
+	name, rest, _ := strings.Cut(path[1:], "/")
+	st := api.stages[name]
+	if st == nil {
+		writeError(ex, ex.id, errNoStage)
+		return
+	}
+	ex.stage = st
+	ex.apiPath = rest
+	st.ServeHTTP(ex, r)
+}
+
+// finish runs after every request, panicking or not: it turns a panic into
+// a 500 (or an aborted response if headers already went out), then writes
+// the access log line and the metrics.
+func (g *Regional) finish(ex *exchange, r *http.Request) {
+	p := recover()
+	abort := false
+	switch {
+	case p == nil:
+	case p == http.ErrAbortHandler: // the proxy lost the backend mid-body
+		abort = true
+	default:
+		g.log.Error("panic serving request", "request_id", ex.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if ex.written {
+			abort = true
+		} else {
+			clear(ex.Header())
+			writeError(ex, ex.id, errInternal)
+		}
+	}
+	if ex.status == 0 {
+		ex.status = http.StatusOK // net/http answers 200 for a handler that wrote nothing
+	}
+	elapsed := time.Since(ex.start)
+	m := g.metrics.unresolvedStage()
+	if ex.stage != nil {
+		m = ex.stage.metrics
+	}
+	m.observe(ex.status, elapsed, ex.integDur, ex.proxy != nil)
+	g.logAccess(r, ex, elapsed)
+	if abort {
+		panic(http.ErrAbortHandler) // let net/http drop the connection quietly
+	}
+}
+
+// headerSize is the size of the request line and header block as they
+// were sent (HTTP/1.1 framing; HTTP/2 requests are measured the same way).
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
+	n += len("Host: ") + len(r.Host) + 2
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n
+}
+
+// ServeHTTP routes within the stage: match, then the route's chain.
+func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := exchangeOf(r)
+	if st.router == nil {
+		writeError(w, ex.id, errStageBroken)
+		return
+	}
+	rt, vals, allow := st.router.lookup(r.Method, ex.apiPath, ex.buf[:0])
+	if rt == nil {
+		if allow != 0 {
+			w.Header().Set("Allow", allow.allow())
+			writeError(w, ex.id, errMethodNotAllowed)
+			return
+		}
+		writeError(w, ex.id, errNoRoute)
+		return
+	}
+	ex.route = rt
+	ex.params = vals
+	rt.handler.ServeHTTP(w, r)
+}
+
+// limitBody answers 413 for a declared Content-Length over the limit and
+// caps a chunked body, so no integration ever reads more than the limit.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ex := exchangeOf(r)
+		if r.ContentLength > maxBodyBytes {
+			writeError(w, ex.id, errBodyTooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			ex.body.rc = r.Body
+			ex.body.left = maxBodyBytes
+			r.Body = &ex.body
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// discardLogger is used when the caller passes no logger.
+var discardLogger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,220 @@
+package endpoints
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// table is everything the regional endpoint serves at one committed
+// State, compiled. It is immutable once published.
+type table struct {
+	index uint64
+	apis  map[string]*apiEntry // by API id (lowercase)
+}
+
+// apiEntry is one API as seen from this endpoint. refuse is set when the
+// API exists but is not served here (not REGIONAL, or another home
+// region); such an entry has no stages.
+type apiEntry struct {
+	id, name string
+	refuse   *gatewayError
+	stages   map[string]*stage
+}
+
+// stage is one deployed stage compiled into a router. A stage whose first
+// compile failed has a nil router and answers 500.
+type stage struct {
+	apiID, apiName, name string
+	router               *router
+	metrics              *stageMetrics
+
+	// What the stage was compiled from; an unchanged stage is reused by
+	// the next build instead of compiled again.
+	src *configs.Stage
+	dep *configs.Deployment
+}
+
+func emptyTable() *table { return &table{apis: map[string]*apiEntry{}} }
+
+// resolveHost maps an invoke host "{apiId}.{suffix}" (suffix is
+// "{region}.{zone}", lowercase) to its API. The port is ignored, case
+// does not matter, and a trailing dot is allowed.
+func (t *table) resolveHost(host, suffix string) (*apiEntry, *gatewayError) {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	id, rest, ok := strings.Cut(host, ".")
+	if !ok || id == "" || !strings.EqualFold(rest, suffix) {
+		return nil, errUnknownHost
+	}
+	e := t.apis[id]
+	if e == nil {
+		e = t.apis[strings.ToLower(id)]
+	}
+	if e == nil {
+		return nil, errUnknownHost
+	}
+	return e, nil
+}
+
+// stageKey names a stage across builds.
+type stageKey struct{ api, stage string }
+
+// failure remembers which inputs last failed to compile, so an unchanged
+// bad stage is logged once, not at every build.
+type failure struct {
+	src *configs.Stage
+	dep *configs.Deployment
+}
+
+// build compiles st into a new table, reusing unchanged stages of prev.
+// Only the goroutine that owns the table (NewRegional, then the watch
+// loop) calls it.
+func (g *Regional) build(st *configs.State, prev *table) *table {
+	t := emptyTable()
+	failing := map[stageKey]bool{}
+	if st != nil {
+		t.index = st.Index
+		for id, a := range st.APIs {
+			if a != nil {
+				e := g.buildAPI(st, id, a, prev, failing)
+				t.apis[e.id] = e
+			}
+		}
+	}
+	for k := range g.failed {
+		if !failing[k] {
+			delete(g.failed, k)
+		}
+	}
+	keep := map[[3]string]bool{}
+	for _, e := range t.apis {
+		for _, s := range e.stages {
+			keep[s.metrics.labelSet()] = true
+		}
+	}
+	g.metrics.retain(keep)
+	return t
+}
+
+// buildAPI builds one API's entry: refused, or with its stages.
+func (g *Regional) buildAPI(st *configs.State, id string, a *configs.API, prev *table, failing map[stageKey]bool) *apiEntry {
+	e := &apiEntry{id: strings.ToLower(id), name: a.Name, stages: map[string]*stage{}}
+	switch {
+	case !a.HasEndpointType(configs.EndpointRegional):
+		e.refuse = errNotServedRegional
+		return e
+	case !strings.EqualFold(a.HomeRegion, g.cfg.Region):
+		e.refuse = errNotServedRegion
+		return e
+	}
+	var prevAPI *apiEntry
+	if prev != nil {
+		prevAPI = prev.apis[e.id]
+	}
+	for name, s := range st.Stages[id] {
+		if s == nil {
+			continue
+		}
+		var old *stage
+		if prevAPI != nil {
+			old = prevAPI.stages[name]
+		}
+		e.stages[name] = g.buildStage(e.id, a.Name, s, st.Deployments[id][s.DeploymentID], old, failing)
+	}
+	return e
+}
+
+// buildStage returns what a stage serves: the previous compile when
+// nothing changed, else a fresh compile; when that fails, the previous
+// working table, or failing that a stage that answers 500.
+func (g *Regional) buildStage(apiID, apiName string, s *configs.Stage, dep *configs.Deployment, old *stage, failing map[stageKey]bool) *stage {
+	if old != nil && old.src == s && old.dep == dep && old.apiName == apiName {
+		return old
+	}
+	c, err := g.compileStage(apiID, apiName, s, dep)
+	if err == nil {
+		return c
+	}
+	k := stageKey{apiID, s.Name}
+	failing[k] = true
+	keepOld := old != nil && old.router != nil
+	if g.failed[k] != (failure{s, dep}) { // log each bad input once
+		g.failed[k] = failure{s, dep}
+		g.log.Error("stage does not compile", "api", apiID, "stage", s.Name, "deployment", s.DeploymentID, "serving_previous", keepOld, "err", err)
+	}
+	if keepOld {
+		return old
+	}
+	return &stage{apiID: apiID, apiName: apiName, name: s.Name, src: s, dep: dep, metrics: g.metrics.stage(apiID, apiName, s.Name)}
+}
+
+func (s *stageMetrics) labelSet() [3]string {
+	if s == nil {
+		return [3]string{}
+	}
+	return s.labels
+}
+
+// compileStage compiles one stage's deployment into a router whose routes
+// are ready-made handler chains.
+func (g *Regional) compileStage(apiID, apiName string, s *configs.Stage, dep *configs.Deployment) (*stage, error) {
+	if dep == nil {
+		return nil, fmt.Errorf("deployment %q does not exist", s.DeploymentID)
+	}
+	rt := &router{}
+	for _, op := range dep.API.Operations() {
+		h, err := g.compileIntegration(op, s.Variables)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op.Field, err)
+		}
+		if err := rt.add(op, limitBody(h)); err != nil {
+			return nil, err
+		}
+	}
+	return &stage{
+		apiID: apiID, apiName: apiName, name: s.Name,
+		router:  rt,
+		metrics: g.metrics.stage(apiID, apiName, s.Name),
+		src:     s, dep: dep,
+	}, nil
+}
+
+// compileIntegration builds the handler that answers one operation.
+func (g *Regional) compileIntegration(op configs.Operation, vars map[string]string) (http.Handler, error) {
+	in := op.Integration
+	switch in.Type {
+	case configs.IntegrationMock:
+		return newMock(in), nil
+	case configs.IntegrationHTTPProxy:
+		var params []string
+		var greedy string
+		if !op.Default {
+			tmpl, err := configs.ParseTemplate(op.Path)
+			if err != nil {
+				return nil, fmt.Errorf("path %q: %w", op.Path, err)
+			}
+			params, greedy = tmpl.Params(), tmpl.Greedy()
+		}
+		target, err := compileURI(in.URI, vars, params, greedy)
+		if err != nil {
+			return nil, err
+		}
+		if !target.dynamic && target.static == nil {
+			// Served as 500 per request, like a URI that only turns
+			// invalid after substitution; logged here once.
+			g.log.Warn("integration URI is invalid", "route", op.Key(), "uri", in.URI)
+		}
+		timeout := in.Timeout.D()
+		if timeout <= 0 {
+			timeout = configs.DefaultIntegrationTimeout
+		}
+		return &proxyRoute{target: target, method: in.Method, timeout: timeout, rp: g.proxy, log: g.log}, nil
+	default:
+		return nil, fmt.Errorf("integration type %q is not supported", in.Type)
+	}
+}

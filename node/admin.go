@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/configs"
+)
+
+// maxAdminBody bounds an admin request body (an API definition or an
+// OpenAPI document).
+const maxAdminBody = 10 << 20
+
+// Store is what the admin API needs from the cluster. Writes may block
+// until the entry is committed (bounded by ctx); reads never block.
+type Store interface {
+	State() *configs.State
+	Status() cluster.Status
+	PutAPI(ctx context.Context, a *configs.API) error
+	DeleteAPI(ctx context.Context, id string) error
+	Deploy(ctx context.Context, d *configs.Deployment, st *configs.Stage) error
+	PutStage(ctx context.Context, st *configs.Stage) error
+	DeleteStage(ctx context.Context, apiID, name string) error
+	DeleteDeployment(ctx context.Context, apiID, id string) error
+}
+
+// Admin serves the JSON admin API.
+type Admin struct {
+	store  Store
+	region string
+	// invokeURLs returns the invoke URLs of a stage per endpoint type this
+	// node serves.
+	invokeURLs func(a *configs.API, stage string) map[string]string
+	metrics    http.Handler
+	log        *slog.Logger
+	now        func() time.Time
+
+	// writeMu serializes read-modify-write sequences (apply by name,
+	// deploy onto a stage) so two admins cannot lose each other's update.
+	writeMu sync.Mutex
+}
+
+// adminError is the one error type the admin API renders.
+type adminError struct {
+	status int
+	msg    string
+	fields []configs.FieldError
+}
+
+func (e *adminError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *adminError {
+	return &adminError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// Handler returns the admin API.
+func (ad *Admin) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, methods map[string]func(*http.Request) (int, any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			h, ok := methods[r.Method]
+			if !ok {
+				allow := make([]string, 0, len(methods))
+				for m := range methods {
+					allow = append(allow, m)
+				}
+				sort.Strings(allow)
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				ad.writeError(w, errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+			status, body, err := h(r)
+			if err != nil {
+				ad.writeError(w, err)
+				return
+			}
+			writeJSON(w, status, body)
+		})
+	}
+	route("/v1/status", map[string]func(*http.Request) (int, any, error){"GET": ad.status})
+	route("/v1/apis", map[string]func(*http.Request) (int, any, error){"GET": ad.listAPIs, "POST": ad.createAPI})
+	route("/v1/apply", map[string]func(*http.Request) (int, any, error){"POST": ad.apply})
+	route("/v1/import", map[string]func(*http.Request) (int, any, error){"POST": ad.importAPI})
+	route("/v1/apis/{api}", map[string]func(*http.Request) (int, any, error){"GET": ad.getAPI, "PUT": ad.putAPI, "DELETE": ad.deleteAPI})
+	route("/v1/apis/{api}/deployments", map[string]func(*http.Request) (int, any, error){"GET": ad.listDeployments, "POST": ad.createDeployment})
+	route("/v1/apis/{api}/deployments/{dep}", map[string]func(*http.Request) (int, any, error){"GET": ad.getDeployment, "DELETE": ad.deleteDeployment})
+	route("/v1/apis/{api}/stages", map[string]func(*http.Request) (int, any, error){"GET": ad.listStages})
+	route("/v1/apis/{api}/stages/{stage}", map[string]func(*http.Request) (int, any, error){"GET": ad.getStage, "DELETE": ad.deleteStage})
+	route("/v1/apis/{api}/stages/{stage}/variables", map[string]func(*http.Request) (int, any, error){"PUT": ad.setVariables})
+	route("/v1/apis/{api}/stages/{stage}/rollback", map[string]func(*http.Request) (int, any, error){"POST": ad.rollback})
+	route("/v1/apis/{api}/stages/{stage}/export", map[string]func(*http.Request) (int, any, error){"GET": ad.export})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if ad.metrics != nil {
+		mux.Handle("/metrics", ad.metrics)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		ad.writeError(w, errorf(http.StatusNotFound, "no admin endpoint at %s", r.URL.Path))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	b, err := json.MarshalIndent(body, "", "  ")
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"message":"encode response"}`)
+	}
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError renders any error as the admin JSON error body.
+func (ad *Admin) writeError(w http.ResponseWriter, err error) {
+	body := struct {
+		Message string               `json:"message"`
+		Errors  []configs.FieldError `json:"errors,omitempty"`
+		Leader  string               `json:"leader,omitempty"`
+	}{Message: err.Error()}
+	status := http.StatusInternalServerError
+	var ae *adminError
+	var ve *configs.ValidationError
+	var nl *cluster.ErrNotLeader
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		status, body.Errors = ae.status, ae.fields
+	case errors.As(err, &ve):
+		status, body.Message, body.Errors = http.StatusBadRequest, "invalid definition: "+ve.Error(), ve.Errors
+	case errors.As(err, &nl):
+		status, body.Leader = http.StatusServiceUnavailable, nl.Leader
+	case errors.Is(err, cluster.ErrConflict):
+		status = http.StatusConflict
+	case errors.As(err, &tooBig):
+		status, body.Message = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
+	}
+	if status >= 500 {
+		ad.log.Error("admin request failed", "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, err
+		}
+		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
+	}
+	return b, nil
+}
+
+// decodeInto reads a strict YAML or JSON request body into v.
+func decodeInto(r *http.Request, v any) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if err := configs.DecodeStrict(b, v); err != nil {
+		return badRequest(err)
+	}
+	return nil
+}
+
+// badRequest makes a decode or validation error a 400, keeping field paths.
+func badRequest(err error) error {
+	var ve *configs.ValidationError
+	if errors.As(err, &ve) {
+		return err
+	}
+	return errorf(http.StatusBadRequest, "%v", err)
+}
+
+func (ad *Admin) api(r *http.Request) (*configs.State, *configs.API, error) {
+	st := ad.store.State()
+	id := r.PathValue("api")
+	a := st.API(id)
+	if a == nil {
+		return st, nil, errorf(http.StatusNotFound, "api %q not found", id)
+	}
+	return st, a, nil
+}
+
+func (ad *Admin) status(r *http.Request) (int, any, error) {
+	return http.StatusOK, ad.store.Status(), nil
+}

@@ -1,0 +1,300 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// deployRequest is the body of POST /v1/apis/{api}/deployments, the
+// equivalent of `aws apigateway create-deployment`.
+type deployRequest struct {
+	Stage       string `json:"stage"`
+	Description string `json:"description,omitempty"`
+	// StageDescription is set on a stage the deployment creates.
+	StageDescription string `json:"stage_description,omitempty"`
+	// Variables are set on the stage (other keys are kept).
+	Variables map[string]string `json:"variables,omitempty"`
+}
+
+// stageView is a stage with the URLs that invoke it.
+type stageView struct {
+	*configs.Stage
+	InvokeURLs map[string]string `json:"invoke_urls"`
+}
+
+func (ad *Admin) view(a *configs.API, st *configs.Stage) stageView {
+	return stageView{Stage: st, InvokeURLs: ad.invokeURLs(a, st.Name)}
+}
+
+func (ad *Admin) createDeployment(r *http.Request) (int, any, error) {
+	var req deployRequest
+	if err := decodeInto(r, &req); err != nil {
+		return 0, nil, err
+	}
+	var problems []configs.FieldError
+	if req.Stage != "" {
+		if err := configs.ValidateStageName(req.Stage); err != nil {
+			problems = append(problems, configs.FieldError{Field: "stage", Message: "must be 1-128 letters, digits, - or _"})
+		}
+	}
+	if len(req.Description) > configs.MaxDescriptionLength {
+		problems = append(problems, configs.FieldError{Field: "description", Message: "is too long"})
+	}
+	ad.writeMu.Lock()
+	defer ad.writeMu.Unlock()
+	st, a, err := ad.api(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var stage *configs.Stage
+	now := ad.now().UTC()
+	dep := &configs.Deployment{ID: newDeploymentID(st, a.ID), APIID: a.ID, Description: req.Description, CreatedAt: now, API: *a.Clone()}
+	if req.Stage != "" {
+		stage = &configs.Stage{APIID: a.ID, Name: req.Stage, Description: req.StageDescription, CreatedAt: now}
+		if cur := st.Stage(a.ID, req.Stage); cur != nil {
+			c := *cur
+			stage = &c
+			stage.Variables = copyVars(cur.Variables)
+		}
+		stage.DeploymentID, stage.UpdatedAt = dep.ID, now
+		for k, v := range req.Variables {
+			if stage.Variables == nil {
+				stage.Variables = map[string]string{}
+			}
+			stage.Variables[k] = v
+		}
+		if err := configs.ValidateStageVariables(stage.Variables); err != nil {
+			problems = append(problems, err.(*configs.ValidationError).Errors...)
+		}
+	} else if len(req.Variables) > 0 {
+		problems = append(problems, configs.FieldError{Field: "variables", Message: "need a stage"})
+	}
+	if len(problems) > 0 {
+		return 0, nil, &configs.ValidationError{Errors: problems}
+	}
+	if err := ad.store.Deploy(r.Context(), dep, stage); err != nil {
+		return 0, nil, err
+	}
+	body := map[string]any{"deployment": deploymentSummary(dep)}
+	if stage != nil {
+		body["stage"] = ad.view(a, stage)
+	}
+	return http.StatusCreated, body, nil
+}
+
+func newDeploymentID(st *configs.State, apiID string) string {
+	for {
+		if id := configs.NewDeploymentID(); st.Deployment(apiID, id) == nil {
+			return id
+		}
+	}
+}
+
+func copyVars(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	n := make(map[string]string, len(m))
+	for k, v := range m {
+		n[k] = v
+	}
+	return n
+}
+
+// deploymentSummary leaves out the API snapshot, which GET of one
+// deployment returns in full.
+func deploymentSummary(d *configs.Deployment) map[string]any {
+	return map[string]any{"id": d.ID, "api_id": d.APIID, "description": d.Description, "created_at": d.CreatedAt}
+}
+
+func (ad *Admin) listDeployments(r *http.Request) (int, any, error) {
+	st, a, err := ad.api(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []map[string]any{}
+	for _, d := range st.DeploymentList(a.ID) {
+		s := deploymentSummary(d)
+		s["stages"] = st.StagesUsing(a.ID, d.ID)
+		out = append(out, s)
+	}
+	return http.StatusOK, map[string]any{"deployments": out}, nil
+}
+
+func (ad *Admin) deployment(r *http.Request) (*configs.State, *configs.API, *configs.Deployment, error) {
+	st, a, err := ad.api(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d := st.Deployment(a.ID, r.PathValue("dep"))
+	if d == nil {
+		return nil, nil, nil, errorf(http.StatusNotFound, "deployment %q of api %s not found", r.PathValue("dep"), a.ID)
+	}
+	return st, a, d, nil
+}
+
+func (ad *Admin) getDeployment(r *http.Request) (int, any, error) {
+	_, _, d, err := ad.deployment(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, d, nil
+}
+
+func (ad *Admin) deleteDeployment(r *http.Request) (int, any, error) {
+	ad.writeMu.Lock()
+	defer ad.writeMu.Unlock()
+	st, a, d, err := ad.deployment(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if used := st.StagesUsing(a.ID, d.ID); len(used) > 0 {
+		return 0, nil, errorf(http.StatusConflict, "deployment %s is used by stage(s) %v; roll them to another deployment or delete them first", d.ID, used)
+	}
+	if err := ad.store.DeleteDeployment(r.Context(), a.ID, d.ID); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]string{"deleted": d.ID}, nil
+}
+
+func (ad *Admin) listStages(r *http.Request) (int, any, error) {
+	st, a, err := ad.api(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []stageView{}
+	for _, s := range st.StageList(a.ID) {
+		out = append(out, ad.view(a, s))
+	}
+	return http.StatusOK, map[string]any{"stages": out}, nil
+}
+
+func (ad *Admin) stage(r *http.Request) (*configs.State, *configs.API, *configs.Stage, error) {
+	st, a, err := ad.api(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s := st.Stage(a.ID, r.PathValue("stage"))
+	if s == nil {
+		return nil, nil, nil, errorf(http.StatusNotFound, "stage %q of api %s not found", r.PathValue("stage"), a.ID)
+	}
+	return st, a, s, nil
+}
+
+func (ad *Admin) getStage(r *http.Request) (int, any, error) {
+	_, a, s, err := ad.stage(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ad.view(a, s), nil
+}
+
+func (ad *Admin) deleteStage(r *http.Request) (int, any, error) {
+	ad.writeMu.Lock()
+	defer ad.writeMu.Unlock()
+	_, a, s, err := ad.stage(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := ad.store.DeleteStage(r.Context(), a.ID, s.Name); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]string{"deleted": s.Name}, nil
+}
+
+// setVariables replaces a stage's variables.
+func (ad *Admin) setVariables(r *http.Request) (int, any, error) {
+	var req struct {
+		Variables map[string]string `json:"variables"`
+	}
+	if err := decodeInto(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := configs.ValidateStageVariables(req.Variables); err != nil {
+		return 0, nil, err
+	}
+	return ad.updateStage(r, func(_ *configs.State, s *configs.Stage) error {
+		s.Variables = req.Variables
+		return nil
+	})
+}
+
+// rollback points a stage at an earlier deployment: the one named in the
+// body, else the deployment created before the current one.
+func (ad *Admin) rollback(r *http.Request) (int, any, error) {
+	var req struct {
+		DeploymentID string `json:"deployment_id"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeInto(r, &req); err != nil {
+			return 0, nil, err
+		}
+	}
+	return ad.updateStage(r, func(st *configs.State, s *configs.Stage) error {
+		if req.DeploymentID == "" {
+			prev := st.PreviousDeployment(s.APIID, s.DeploymentID)
+			if prev == nil {
+				return errorf(http.StatusConflict, "stage %s has no deployment older than %s to roll back to", s.Name, s.DeploymentID)
+			}
+			req.DeploymentID = prev.ID
+		}
+		if st.Deployment(s.APIID, req.DeploymentID) == nil {
+			return &adminError{status: http.StatusNotFound, msg: "deployment " + req.DeploymentID + " not found",
+				fields: []configs.FieldError{{Field: "deployment_id", Message: "no such deployment of this API"}}}
+		}
+		s.DeploymentID = req.DeploymentID
+		return nil
+	})
+}
+
+func (ad *Admin) updateStage(r *http.Request, change func(*configs.State, *configs.Stage) error) (int, any, error) {
+	ad.writeMu.Lock()
+	defer ad.writeMu.Unlock()
+	st, a, cur, err := ad.stage(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	s := *cur
+	s.Variables = copyVars(cur.Variables)
+	if err := change(st, &s); err != nil {
+		return 0, nil, err
+	}
+	s.UpdatedAt = ad.now().UTC()
+	if err := ad.store.PutStage(r.Context(), &s); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ad.view(a, &s), nil
+}
+
+// export renders the stage's deployed definition as OpenAPI 3.0.
+func (ad *Admin) export(r *http.Request) (int, any, error) {
+	st, a, s, err := ad.stage(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	d := st.Deployment(a.ID, s.DeploymentID)
+	if d == nil {
+		return 0, nil, errorf(http.StatusConflict, "stage %s points at missing deployment %s", s.Name, s.DeploymentID)
+	}
+	urls := ad.invokeURLs(&d.API, s.Name)
+	server := urls[string(configs.EndpointRegional)]
+	for _, k := range sortedKeys(urls) {
+		if server == "" {
+			server = urls[k]
+		}
+	}
+	doc, err := configs.ExportOpenAPI(d, s, server)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, json.RawMessage(doc), nil
+}
+
+// sameJSON compares two definitions by their stored form.
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}

@@ -1,0 +1,113 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// Client talks to a node's admin API.
+type Client struct {
+	Base string // http://host:port
+	HTTP *http.Client
+}
+
+// APIError is an admin API error answer.
+type APIError struct {
+	Status  int                  `json:"-"`
+	Message string               `json:"message"`
+	Errors  []configs.FieldError `json:"errors"`
+}
+
+func (e *APIError) Error() string {
+	if len(e.Errors) == 0 {
+		return e.Message
+	}
+	var b strings.Builder
+	b.WriteString(strings.SplitN(e.Message, ":", 2)[0])
+	for _, fe := range e.Errors {
+		b.WriteString("\n  " + fe.Error())
+	}
+	return b.String()
+}
+
+// NewClient returns a client for an admin address (host:port or URL).
+func NewClient(addr string) *Client {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &Client{Base: strings.TrimRight(addr, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Do sends a request with an optional body (bytes are sent raw, anything
+// else as JSON) and decodes the JSON answer into out (when not nil).
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		var ue interface{ Timeout() bool }
+		if errors.As(err, &ue) && ue.Timeout() {
+			return fmt.Errorf("admin API at %s did not answer in time: %w", c.Base, err)
+		}
+		return fmt.Errorf("cannot reach the admin API at %s (is a node running? start one with `make run`): %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read admin answer: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		ae := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(data, ae) != nil || ae.Message == "" {
+			ae.Message = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+		}
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = append((*raw)[:0], data...)
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode admin answer: %w", err)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
