@@ -54,7 +54,7 @@ func checkOpenAPIShape(p *problems, j []byte) {
 		return
 	}
 	if _, ok := top["swagger"]; ok {
-		p.add("swagger", "Swagger 2.0 documents are not supported; convert to OpenAPI 3.0")
+		p.add("swagger", "swagger 2.0 documents are not supported; convert to OpenAPI 3.0")
 		return
 	}
 	for _, k := range []string{"openapi", "info", "paths"} {

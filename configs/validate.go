@@ -148,6 +148,9 @@ func (a *API) validateOperations(p *problems) {
 					}
 					p.add(pathField, "%s", err)
 				}
+				// Still check the integration; its placeholders cannot be
+				// checked against a path that does not parse.
+				op.Integration.validate(p, op.Field+".integration", nil)
 				continue
 			}
 			key := op.Method + " " + tmpl.Shape()
@@ -163,7 +166,7 @@ func (a *API) validateOperations(p *problems) {
 		} else {
 			seenOp[DefaultRouteKey] = op
 		}
-		op.Integration.validate(p, op.Field+".integration", tmpl)
+		op.Integration.validate(p, op.Field+".integration", &tmpl)
 	}
 }
 
@@ -174,7 +177,9 @@ func methodField(op Operation) string {
 	return op.Field
 }
 
-func (in *Integration) validate(p *problems, f string, tmpl Template) {
+// validate checks an integration; tmpl is the operation's path template,
+// or nil when the path did not parse.
+func (in *Integration) validate(p *problems, f string, tmpl *Template) {
 	switch in.Type {
 	case IntegrationHTTPProxy:
 		in.validateURI(p, f+".uri", tmpl)
@@ -214,14 +219,16 @@ func (in *Integration) validate(p *problems, f string, tmpl Template) {
 	}
 }
 
-func (in *Integration) validateURI(p *problems, f string, tmpl Template) {
+func (in *Integration) validateURI(p *problems, f string, tmpl *Template) {
 	if in.URI == "" {
 		p.add(f, "is required for HTTP_PROXY")
 		return
 	}
 	params := map[string]bool{}
-	for _, n := range tmpl.Params() {
-		params[n] = true
+	if tmpl != nil {
+		for _, n := range tmpl.Params() {
+			params[n] = true
+		}
 	}
 	bad := false
 	probe := placeholder.ReplaceAllStringFunc(in.URI, func(m string) string {
@@ -233,7 +240,7 @@ func (in *Integration) validateURI(p *problems, f string, tmpl Template) {
 				bad = true
 			}
 			return "stagevar"
-		case !params[sub[2]]:
+		case tmpl != nil && !params[sub[2]]:
 			p.add(f, "placeholder {%s} is not a parameter of the path", sub[2])
 			bad = true
 		}

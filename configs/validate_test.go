@@ -352,3 +352,27 @@ func TestValidateStageName(t *testing.T) {
 		})
 	}
 }
+
+// A path that does not parse must not hide its integration's problems.
+func TestValidateReportsIntegrationBehindBadPath(t *testing.T) {
+	t.Parallel()
+	a := &API{Name: "x", Resources: []Resource{{Path: "/a/{id", Methods: map[string]Method{
+		"GET": {Integration: Integration{Type: IntegrationHTTPProxy, URI: "/relative/{id}", Timeout: Duration(time.Millisecond)}},
+	}}}}
+	a.ApplyDefaults("us-east-1")
+	var ve *ValidationError
+	if !errors.As(a.Validate(), &ve) {
+		t.Fatal("want a validation error")
+	}
+	want := map[string]bool{"resources[0].path": false, "resources[0].methods.GET.integration.uri": false, "resources[0].methods.GET.integration.timeout": false}
+	for _, fe := range ve.Errors {
+		if _, ok := want[fe.Field]; ok {
+			want[fe.Field] = true
+		}
+	}
+	for f, seen := range want {
+		if !seen {
+			t.Errorf("no error for %s in %v", f, ve)
+		}
+	}
+}

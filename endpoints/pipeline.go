@@ -15,53 +15,75 @@ const (
 	maxHeaderBytes = 10240            // request line and headers
 )
 
-// front is the static head of the pipeline: request id, recover, access
-// log and metrics, header budget, then host and stage resolution against
-// the current table. Everything that depends on configuration sits behind
-// the stage it resolves to.
-type front struct{ g *Regional }
+// The pipeline, front to back; each step is a plain http.Handler:
+//
+//	observe  request id, recover, access log, metrics     (static)
+//	resolve  header budget, host → API, path, stage       (static, reads the table)
+//	stage    route match, 404/405                         (compiled per stage)
+//	limitBody → integration (proxy or mock)               (compiled per route)
+//
+// Later steps (authorizers, throttling, cache) slot in per route, between
+// the router and the integration.
+func (g *Regional) pipeline() http.Handler {
+	return observe{g: g, next: resolve{g}}
+}
 
-func (f front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := f.g
+// observe is the head of the pipeline: it creates the request's exchange,
+// and when the rest returns (or panics) it recovers, logs and counts.
+type observe struct {
+	g    *Regional
+	next http.Handler
+}
+
+func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{w: w, id: newRequestID(), start: time.Now()}
 	r = r.WithContext(withExchange(r.Context(), ex))
-	defer g.finish(ex, r)
+	defer o.g.finish(ex, r)
+	o.next.ServeHTTP(ex, r)
+}
 
+// resolve finds what the request is for in the current table: the API by
+// host, the stage by the first path segment, after the header budget and
+// path checks. Everything that depends on configuration sits behind the
+// stage it resolves to.
+type resolve struct{ g *Regional }
+
+func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := exchangeOf(r)
 	if headerSize(r) > maxHeaderBytes {
-		writeError(ex, ex.id, errHeadersTooLarge)
+		writeError(w, ex.id, errHeadersTooLarge)
 		return
 	}
-	t := g.table.Load()
-	api, gerr := t.resolveHost(r.Host, g.hostSuffix)
+	api, gerr := rs.g.table.Load().resolveHost(r.Host, rs.g.hostSuffix)
 	if gerr != nil {
-		writeError(ex, ex.id, gerr)
+		writeError(w, ex.id, gerr)
 		return
 	}
 	ex.api = api
 	if api.refuse != nil {
-		writeError(ex, ex.id, api.refuse)
+		writeError(w, ex.id, api.refuse)
 		return
 	}
 	raw, ok := requestPath(r)
 	if !ok {
-		writeError(ex, ex.id, errBadPath)
+		writeError(w, ex.id, errBadPath)
 		return
 	}
 	path, ok := normalizePath(raw)
 	if !ok {
-		writeError(ex, ex.id, errBadPath)
+		writeError(w, ex.id, errBadPath)
 		return
 	}
 	// path is "/{stage}" or "/{stage}/{rest...}".
 	name, rest, _ := strings.Cut(path[1:], "/")
 	st := api.stages[name]
 	if st == nil {
-		writeError(ex, ex.id, errNoStage)
+		writeError(w, ex.id, errNoStage)
 		return
 	}
 	ex.stage = st
 	ex.apiPath = rest
-	st.ServeHTTP(ex, r)
+	st.ServeHTTP(w, r)
 }
 
 // finish runs after every request, panicking or not: it turns a panic into

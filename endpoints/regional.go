@@ -123,7 +123,7 @@ func NewRegional(cfg Config) (*Regional, error) {
 	}
 	g.metrics = m
 	g.proxy = newReverseProxy(g.transport, g.log)
-	g.handler = front{g}
+	g.handler = g.pipeline()
 	g.table.Store(emptyTable())
 	g.rebuild(cfg.Source.State())
 	return g, nil
@@ -134,7 +134,8 @@ func NewRegional(cfg Config) (*Regional, error) {
 // follows changes of the source.
 func (g *Regional) Handler() http.Handler { return g.handler }
 
-// Ready is closed once Run is listening.
+// Ready is closed once Run is listening. If Run fails before it listens
+// (the address is taken), Ready is never closed: wait on Run's result too.
 func (g *Regional) Ready() <-chan struct{} { return g.ready }
 
 // Addr is the listening address; valid after Ready is closed.

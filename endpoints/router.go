@@ -70,16 +70,6 @@ type route struct {
 	handler http.Handler
 }
 
-// param returns the value captured for the named parameter.
-func (rt *route) param(vals []string, name string) string {
-	for i, n := range rt.params {
-		if n == name && i < len(vals) {
-			return vals[i]
-		}
-	}
-	return ""
-}
-
 // node is one segment position of the trie. Children are tried in order
 // literal, {param}, {greedy+}; a leaf holds a route per method.
 type node struct {

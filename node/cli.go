@@ -66,7 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.admin, "admin", "", "admin API address (default: $PORTICO_ADMIN, else the state file's)")
 	pf.StringVar(&c.stateFile, "state-file", "", "state file written by `portico dev` (default: $PORTICO_STATE, else "+DefaultStatePath()+")")
-	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url)")
 	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(),
 		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.statusCmd())
 	return root
@@ -175,7 +175,7 @@ func (c *cli) print(v any, table func(w io.Writer)) error {
 		table(c.stdout)
 		return nil
 	}
-	return fmt.Errorf("unknown output format %q (use table or json)", c.output)
+	return fmt.Errorf("unknown output format %q for this command (use table or json)", c.output)
 }
 
 // resolveAPI accepts an API id or a unique API name.

@@ -46,8 +46,12 @@ func (c *cli) applyCmd() *cobra.Command {
 			if err := cl.Do(cmd.Context(), "POST", "/v1/apply", data, &res); err != nil {
 				return err
 			}
-			if c.output == "json" {
+			switch c.output {
+			case "json":
 				return c.print(res.API, nil)
+			case "id":
+				fmt.Fprintln(c.stdout, res.API.ID)
+				return nil
 			}
 			verb := "updated"
 			switch {
@@ -244,6 +248,10 @@ func (c *cli) stagesCmd() *cobra.Command {
 		return cl, "/v1/apis/" + id + "/stages", nil
 	}
 	printStage := func(s stageView) error {
+		if c.output == "url" {
+			fmt.Fprintln(c.stdout, s.InvokeURLs[string(configs.EndpointRegional)])
+			return nil
+		}
 		return c.print(s, func(w io.Writer) {
 			fmt.Fprintf(w, "stage:       %s\napi:         %s\ndeployment:  %s\nupdated:     %s\n", s.Name, s.APIID, s.DeploymentID, s.UpdatedAt.Format("2006-01-02 15:04:05Z07:00"))
 			for _, t := range sortedKeys(s.InvokeURLs) {

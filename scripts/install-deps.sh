@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what `make test`, `make lint` and `make bench` need on a fresh
+# Debian machine: curl (the dev test runs the printed curl command), wrk
+# (the proxy benchmark's load tool) and staticcheck (pinned). Idempotent;
+# run as root or with sudo. Only the Debian archive and the Go module proxy
+# are contacted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v make >/dev/null 2>&1 || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# staticcheck, pinned: the module proxy here can refuse @latest.
+STATICCHECK_VERSION=v0.8.2
+if [ ! -x bin/staticcheck ] || ! bin/staticcheck -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  GOBIN="$PWD/bin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
