@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -19,8 +21,8 @@ import (
 )
 
 // ErrNotLeader is returned by writes on a node that does not lead. Leader
-// is the leader's Raft address when one is known.
-type ErrNotLeader struct{ Leader string }
+// is the leader's Raft address and LeaderID its node name, when known.
+type ErrNotLeader struct{ Leader, LeaderID string }
 
 func (e *ErrNotLeader) Error() string {
 	if e.Leader == "" {
@@ -40,7 +42,15 @@ type Config struct {
 	Listen    string // raft transport bind address
 	Advertise string // address other voters dial; default Listen
 	Logger    *slog.Logger
-	// Timeouts for tests; zero means raft's defaults.
+	// ServerTLS and ClientTLS, when both set, put the Raft transport on
+	// mutual TLS; without them it is plain TCP (single-node use only).
+	ServerTLS, ClientTLS *tls.Config
+	// BootstrapExpect: 1 bootstraps this node as the single voter when it
+	// has no Raft state; any other value leaves bootstrapping to
+	// Bootstrap (called once enough voters have met) or to a leader adding
+	// this node.
+	BootstrapExpect int
+	// Timeouts; zero means raft's defaults.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 }
@@ -55,6 +65,8 @@ type Store struct {
 	meta      *metadb.BoltMetaDB
 	lock      *os.File
 	transport *raft.NetworkTransport
+	mu        sync.Mutex
+	hasState  bool
 	// startIndex is the last log index on disk when the store opened;
 	// the store is ready once it has applied that far.
 	startIndex uint64
@@ -127,7 +139,11 @@ func Open(cfg Config) (*Store, error) {
 	if adv.Port == 0 { // listening on :0: advertise what we got
 		adv = ln.Addr().(*net.TCPAddr)
 	}
-	s.transport = raft.NewNetworkTransportWithLogger(&tcpLayer{ln: ln, adv: adv}, 3, 10*time.Second, hlog.Named("transport"))
+	var layer raft.StreamLayer = &tcpLayer{ln: ln, adv: adv}
+	if cfg.ServerTLS != nil && cfg.ClientTLS != nil {
+		layer = newTLSLayer(ln, adv, cfg.ServerTLS, cfg.ClientTLS)
+	}
+	s.transport = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hlog.Named("transport"))
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -143,23 +159,156 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
+	s.hasState = existing
 	r, err := raft.NewRaft(rc, s.fsm, w, w, snaps, s.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	s.raft = r
-	if !existing {
-		boot := raft.Configuration{Servers: []raft.Server{{
-			ID: rc.LocalID, Address: s.transport.LocalAddr(), Suffrage: raft.Voter,
-		}}}
-		if err := r.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+	if !existing && cfg.BootstrapExpect == 1 {
+		if err := s.Bootstrap([]Server{{ID: cfg.NodeID, Address: string(s.transport.LocalAddr())}}); err != nil {
 			r.Shutdown()
-			return nil, fmt.Errorf("bootstrap raft: %w", err)
+			return nil, err
 		}
-		s.log.Info("bootstrapped a new single-voter cluster", "node", cfg.NodeID, "raft", s.transport.LocalAddr())
 	}
 	ok = true
 	return s, nil
+}
+
+// Server is one Raft voter.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Voter   bool   `json:"voter"`
+	Leader  bool   `json:"leader"`
+}
+
+// HasState reports whether the node had Raft state when it opened or has
+// bootstrapped since. A node with state must never bootstrap again.
+func (s *Store) HasState() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hasState
+}
+
+// Bootstrap starts a new cluster with the given voters. Every voter must
+// be given the same list (they are derived from gossip, sorted); raft
+// refuses if this node already has state.
+func (s *Store) Bootstrap(voters []Server) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hasState {
+		return nil
+	}
+	var conf raft.Configuration
+	for _, v := range voters {
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(v.ID), Address: raft.ServerAddress(v.Address), Suffrage: raft.Voter})
+	}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	s.hasState = true
+	s.log.Info("bootstrapped a new cluster", "node", s.cfg.NodeID, "voters", len(voters))
+	return nil
+}
+
+// Servers returns the Raft configuration. It may block briefly.
+func (s *Store) Servers() ([]Server, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	_, leaderID := s.raft.LeaderWithID()
+	var out []Server
+	for _, sv := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(sv.ID), Address: string(sv.Address), Voter: sv.Suffrage == raft.Voter, Leader: sv.ID == leaderID})
+	}
+	return out, nil
+}
+
+// AddVoter adds (or re-addresses) a voter. Leader only.
+func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
+	if err := s.leaderOnly(); err != nil {
+		return err
+	}
+	return s.wait(ctx, "add voter "+id, s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)))
+}
+
+// RemoveServer removes a voter or non-voter. Leader only.
+func (s *Store) RemoveServer(ctx context.Context, id string) error {
+	if err := s.leaderOnly(); err != nil {
+		return err
+	}
+	return s.wait(ctx, "remove server "+id, s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)))
+}
+
+// IsLeader reports whether this node leads.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's address and id, empty when unknown.
+func (s *Store) Leader() (addr, id string) {
+	a, i := s.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// LeaderCh reports leadership changes of this node (raft's channel; it
+// must be drained by one owner).
+func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+
+// TransferLeadership hands leadership to another voter if this node leads
+// and there is one. It blocks until done or ctx ends.
+func (s *Store) TransferLeadership(ctx context.Context) error {
+	if s.raft.State() != raft.Leader {
+		return nil
+	}
+	servers, err := s.Servers()
+	if err != nil {
+		return err
+	}
+	voters := 0
+	for _, sv := range servers {
+		if sv.Voter {
+			voters++
+		}
+	}
+	if voters < 2 {
+		return nil
+	}
+	return s.wait(ctx, "transfer leadership", s.raft.LeadershipTransfer())
+}
+
+func (s *Store) leaderOnly() error {
+	if s.raft.State() != raft.Leader {
+		addr, id := s.raft.LeaderWithID()
+		return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+	}
+	return nil
+}
+
+func (s *Store) timeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl)
+	}
+	return 10 * time.Second
+}
+
+// wait waits for a raft future, bounded by ctx.
+func (s *Store) wait(ctx context.Context, what string, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				addr, id := s.raft.LeaderWithID()
+				return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+			}
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
 }
 
 // WaitReady blocks until the node knows a leader and has applied every
@@ -240,9 +389,8 @@ func (s *Store) DeleteDeployment(ctx context.Context, apiID, id string) error {
 // apply appends one entry and waits until it is applied here. It may
 // block up to the context's deadline (at most 10 s).
 func (s *Store) apply(ctx context.Context, t entryType, body any) error {
-	if s.raft.State() != raft.Leader {
-		addr, _ := s.raft.LeaderWithID()
-		return &ErrNotLeader{Leader: string(addr)}
+	if err := s.leaderOnly(); err != nil {
+		return err
 	}
 	data, err := encode(t, body)
 	if err != nil {
@@ -255,8 +403,8 @@ func (s *Store) apply(ctx context.Context, t entryType, body any) error {
 	f := s.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			addr, _ := s.raft.LeaderWithID()
-			return &ErrNotLeader{Leader: string(addr)}
+			addr, id := s.raft.LeaderWithID()
+			return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
 		}
 		return fmt.Errorf("raft apply %s: %w", t, err)
 	}

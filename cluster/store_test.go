@@ -24,7 +24,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func openStore(t *testing.T, dir string) *Store {
 	t.Helper()
 	s, err := Open(Config{
-		NodeID: "n1", DataDir: dir, Listen: "127.0.0.1:0",
+		NodeID: "n1", DataDir: dir, Listen: "127.0.0.1:0", BootstrapExpect: 1,
 		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/cluster/pki"
 	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/endpoints"
 )
@@ -85,7 +86,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	store, err := cluster.Open(cluster.Config{
 		NodeID: cfg.Name, DataDir: cfg.DataDir, Listen: cfg.Raft.Listen, Advertise: cfg.Raft.Advertise,
-		Logger: n.log.With("component", "raft"),
+		Logger:           n.log.With("component", "raft"),
+		BootstrapExpect:  cfg.BootstrapExpect,
+		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout.D(), ElectionTimeout: cfg.Raft.ElectionTimeout.D(),
 	})
 	if err != nil {
 		return err
@@ -126,6 +129,10 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return fmt.Errorf("admin listen on %s: %w", cfg.Admin.Listen, err)
+	}
+
+	if ip := net.ParseIP(hostOf(adminLn.Addr().String())); ip == nil || !ip.IsLoopback() {
+		n.log.Warn("the admin API has no authentication yet and listens beyond loopback; restrict access with a firewall", "admin", adminLn.Addr().String())
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -210,12 +217,18 @@ func (n *Node) serverTLS() (*tls.Config, string, error) {
 			ips = append(ips, ip)
 		}
 	}
-	c, caFile, err := devTLS(filepath.Join(cfg.DataDir, "tls"), names, ips)
+	dir := filepath.Join(cfg.DataDir, "tls")
+	ca, err := pki.EnsureCA(dir)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("local CA: %w", err)
 	}
-	n.log.Warn("serving a generated certificate; set regional.cert_file and regional.key_file in production", "ca_file", caFile)
-	return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, caFile, nil
+	c, err := pki.EnsureCert(ca, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"),
+		pki.IssueOptions{CommonName: cfg.Name, DNSNames: names, IPs: ips})
+	if err != nil {
+		return nil, "", fmt.Errorf("server certificate: %w", err)
+	}
+	n.log.Warn("serving a generated certificate; set regional.cert_file and regional.key_file in production", "ca_file", ca.CertFile)
+	return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, ca.CertFile, nil
 }
 
 // invokeURLs builds the invoke URLs of a stage per endpoint type this node
@@ -232,6 +245,11 @@ func invokeURLs(zone string, port int) func(a *configs.API, stage string) map[st
 		}
 		return urls
 	}
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
 }
 
 func portOf(addr string) int {

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wrkResult is what one wrk run reports.
+type wrkResult struct {
+	Requests int64         // "N requests in ..."
+	Elapsed  time.Duration // "... in 10.00s"
+	RPS      float64       // "Requests/sec:"
+	P50      time.Duration // latency distribution (--latency)
+	P75      time.Duration
+	P90      time.Duration
+	P99      time.Duration
+	Socket   socketErrors
+	Non2xx   int64 // "Non-2xx or 3xx responses:" (wrk counts status > 399)
+}
+
+// socketErrors is wrk's "Socket errors:" line; wrk omits it when all are 0.
+type socketErrors struct {
+	Connect int64 `json:"connect"`
+	Read    int64 `json:"read"`
+	Write   int64 `json:"write"`
+	Timeout int64 `json:"timeout"`
+}
+
+func (s socketErrors) total() int64 { return s.Connect + s.Read + s.Write + s.Timeout }
+
+// parseWrk reads the summary wrk 4.x prints for one run started with
+// --latency. It needs the Requests/sec line and the 50% and 99% lines of
+// the latency distribution; everything else is optional. It does not judge
+// the run (zero requests, errors): the caller does.
+func parseWrk(out string) (wrkResult, error) {
+	var r wrkResult
+	percentiles := map[string]*time.Duration{"50%": &r.P50, "75%": &r.P75, "90%": &r.P90, "99%": &r.P99}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil || !(v >= 0) || math.IsInf(v, 0) { // also NaN, which ParseFloat accepts
+				return r, fmt.Errorf("wrk output: bad Requests/sec %q", f[1])
+			}
+			r.RPS = v
+			seen["rps"] = true
+		case len(f) == 2 && percentiles[f[0]] != nil:
+			d, err := parseWrkTime(f[1])
+			if err != nil {
+				return r, fmt.Errorf("wrk output: %s latency: %w", f[0], err)
+			}
+			*percentiles[f[0]] = d
+			seen[f[0]] = true
+		case len(f) >= 4 && f[1] == "requests" && f[2] == "in":
+			// "425873 requests in 10.01s, 56.86MB read"
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil || n < 0 {
+				return r, fmt.Errorf("wrk output: bad request count %q", f[0])
+			}
+			d, err := parseWrkTime(strings.TrimSuffix(f[3], ","))
+			if err != nil {
+				return r, fmt.Errorf("wrk output: run length: %w", err)
+			}
+			r.Requests, r.Elapsed = n, d
+		case strings.HasPrefix(line, "Socket errors:"):
+			s := &r.Socket
+			if _, err := fmt.Sscanf(line, "Socket errors: connect %d, read %d, write %d, timeout %d",
+				&s.Connect, &s.Read, &s.Write, &s.Timeout); err != nil {
+				return r, fmt.Errorf("wrk output: bad socket errors line %q: %w", line, err)
+			}
+		case strings.HasPrefix(line, "Non-2xx or 3xx responses:"):
+			if _, err := fmt.Sscanf(line, "Non-2xx or 3xx responses: %d", &r.Non2xx); err != nil {
+				return r, fmt.Errorf("wrk output: bad non-2xx line %q: %w", line, err)
+			}
+		}
+	}
+	if !seen["rps"] {
+		return r, errors.New("wrk output has no Requests/sec line")
+	}
+	if !seen["50%"] || !seen["99%"] {
+		return r, errors.New("wrk output has no latency distribution (was --latency given?)")
+	}
+	return r, nil
+}
+
+// parseWrkTime reads a time as wrk prints it: two decimals and one of the
+// units us, ms, s, m, h (wrk's src/units.c). Those happen to be units
+// time.ParseDuration accepts, so only the sign and NaN need care.
+func parseWrkTime(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad wrk time %q", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative wrk time %q", s)
+	}
+	return d, nil
+}
+
+// wrkRun is one invocation of wrk against one target.
+type wrkRun struct {
+	path        string
+	threads     int
+	connections int
+	duration    time.Duration // whole seconds, at least 1s
+	url         string
+	host        string // Host header; empty: the URL's
+}
+
+// args are the wrk arguments, as the research note's appendix runs it:
+// wrk -t2 -c64 -d10s --latency URL.
+func (w wrkRun) args() []string {
+	a := []string{
+		fmt.Sprintf("-t%d", w.threads),
+		fmt.Sprintf("-c%d", w.connections),
+		fmt.Sprintf("-d%ds", int(w.duration/time.Second)),
+		"--latency",
+	}
+	if w.host != "" {
+		a = append(a, "-H", "Host: "+w.host)
+	}
+	return append(a, w.url)
+}
+
+// run blocks for the run's duration (plus wrk's own drain) and returns
+// the parsed summary. The raw output is written to rawFile. A run is killed
+// 30 s after its duration is up, or when ctx ends.
+func (w wrkRun) run(ctx context.Context, rawFile string) (wrkResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.duration+30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, w.path, w.args()...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = sysProcAttr()
+	err := cmd.Run()
+	if werr := os.WriteFile(rawFile, out.Bytes(), 0o644); werr != nil && err == nil {
+		err = werr
+	}
+	if ctx.Err() != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %w", strings.Join(w.args(), " "), context.Cause(ctx))
+	}
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(w.args(), " "), err, tail(out.String(), 10))
+	}
+	r, err := parseWrk(out.String())
+	if err != nil {
+		return r, fmt.Errorf("%w\n%s", err, tail(out.String(), 10))
+	}
+	return r, nil
+}
+
+// wrkVersion returns wrk's banner ("wrk 4.1.0 [epoll]"), or "" if it
+// cannot tell. wrk -v prints it and exits with status 1.
+func wrkVersion(ctx context.Context, path string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
+	first, _, _ := strings.Cut(string(out), "\n")
+	first, _, _ = strings.Cut(first, " Copyright")
+	if !strings.HasPrefix(first, "wrk ") {
+		return ""
+	}
+	return strings.TrimSpace(first)
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Sample summaries in the format wrk 4.1 prints with --latency, written
+// for these tests (numbers are made up but self-consistent).
+
+// A clean run with millisecond latencies.
+const wrkDirect = `Running 10s test @ https://127.0.0.1:41234/hello
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.05ms    3.71ms  58.32ms   91.47%
+    Req/Sec    21.40k     2.87k   28.91k    71.50%
+  Latency Distribution
+     50%    1.12ms
+     75%    2.01ms
+     90%    4.37ms
+     99%   18.66ms
+  425873 requests in 10.01s, 56.86MB read
+Requests/sec:  42545.76
+Transfer/sec:      5.68MB
+`
+
+// Microsecond latencies, socket errors and error responses.
+const wrkGatewayErrors = `Running 5s test @ https://127.0.0.1:40000/bench/hello
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   612.40us  301.22us   9.87ms   88.10%
+    Req/Sec     8.04k   612.33     9.10k    66.00%
+  Latency Distribution
+     50%  498.00us
+     75%  701.00us
+     90%    1.01ms
+     99%    2.50ms
+  80000 requests in 5.00s, 10.00MB read
+  Socket errors: connect 0, read 3, write 0, timeout 7
+  Non-2xx or 3xx responses: 12
+Requests/sec:  16000.00
+Transfer/sec:      2.00MB
+`
+
+// A saturated server: seconds and a one-minute run.
+const wrkSlow = `Running 1m test @ http://127.0.0.1:40001/hello
+  1 threads and 512 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   420.11ms  300.02ms   1.99s    70.00%
+    Req/Sec     1.20k   100.00     1.50k    80.00%
+  Latency Distribution
+     50%  380.50ms
+     75%  610.00ms
+     90%  900.25ms
+     99%    1.20s
+  72000 requests in 1.00m, 9.00MB read
+  Socket errors: connect 0, read 0, write 0, timeout 120
+Requests/sec:   1199.87
+Transfer/sec:    153.58KB
+`
+
+// Without --latency there is no distribution.
+const wrkNoLatency = `Running 10s test @ http://127.0.0.1:40001/hello
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.27ms    2.10ms  40.12ms   90.12%
+    Req/Sec    24.15k     3.01k   30.00k    70.00%
+  480260 requests in 10.00s, 58.62MB read
+Requests/sec:  48026.00
+Transfer/sec:      5.86MB
+`
+
+// wrk could not connect at all.
+const wrkRefused = `unable to connect to 127.0.0.1:1 Connection refused
+`
+
+func TestParseWrk(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		out     string
+		want    wrkResult
+		wantErr string
+	}{
+		{
+			name: "direct, ms",
+			out:  wrkDirect,
+			want: wrkResult{
+				Requests: 425873, Elapsed: 10010 * time.Millisecond, RPS: 42545.76,
+				P50: 1120 * time.Microsecond, P75: 2010 * time.Microsecond,
+				P90: 4370 * time.Microsecond, P99: 18660 * time.Microsecond,
+			},
+		},
+		{
+			name: "gateway, us, errors",
+			out:  wrkGatewayErrors,
+			want: wrkResult{
+				Requests: 80000, Elapsed: 5 * time.Second, RPS: 16000,
+				P50: 498 * time.Microsecond, P75: 701 * time.Microsecond,
+				P90: 1010 * time.Microsecond, P99: 2500 * time.Microsecond,
+				Socket: socketErrors{Read: 3, Timeout: 7}, Non2xx: 12,
+			},
+		},
+		{
+			name: "saturated, s and m",
+			out:  wrkSlow,
+			want: wrkResult{
+				Requests: 72000, Elapsed: time.Minute, RPS: 1199.87,
+				P50: 380500 * time.Microsecond, P75: 610 * time.Millisecond,
+				P90: 900250 * time.Microsecond, P99: 1200 * time.Millisecond,
+				Socket: socketErrors{Timeout: 120},
+			},
+		},
+		{name: "CRLF line ends", out: strings.ReplaceAll(wrkDirect, "\n", "\r\n"), want: wrkResult{
+			Requests: 425873, Elapsed: 10010 * time.Millisecond, RPS: 42545.76,
+			P50: 1120 * time.Microsecond, P75: 2010 * time.Microsecond,
+			P90: 4370 * time.Microsecond, P99: 18660 * time.Microsecond,
+		}},
+		{name: "no --latency", out: wrkNoLatency, wantErr: "no latency distribution"},
+		{name: "connection refused", out: wrkRefused, wantErr: "no Requests/sec"},
+		{name: "empty", out: "", wantErr: "no Requests/sec"},
+		{name: "bad unit", out: strings.Replace(wrkDirect, "18.66ms", "18.66xs", 1), wantErr: "99% latency"},
+		{name: "nan", out: strings.Replace(wrkDirect, "1.12ms", "-nanus", 1), wantErr: "50% latency"},
+		{name: "bad rate", out: strings.Replace(wrkDirect, "42545.76", "lots", 1), wantErr: "bad Requests/sec"},
+		{name: "NaN rate", out: strings.Replace(wrkDirect, "42545.76", "NaN", 1), wantErr: "bad Requests/sec"},
+		{name: "bad socket errors", out: strings.Replace(wrkGatewayErrors, "read 3", "read x", 1), wantErr: "socket errors line"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseWrk(tt.out)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseWrk() error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseWrk() error = %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("parseWrk() =\n %+v\nwant\n %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseWrkTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"812.00us", 812 * time.Microsecond, true},
+		{"1.27ms", 1270 * time.Microsecond, true},
+		{"2.00s", 2 * time.Second, true},
+		{"1.50m", 90 * time.Second, true},
+		{"1.00h", time.Hour, true},
+		{"0.00us", 0, true},
+		{"-1.00ms", 0, false},
+		{"-nanus", 0, false},
+		{"12", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseWrkTime(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseWrkTime(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestWrkArgs(t *testing.T) {
+	t.Parallel()
+	w := wrkRun{threads: 2, connections: 64, duration: 10 * time.Second, url: "https://127.0.0.1:1/bench/hello", host: "abcdefghij.us-east-1.portico.localhost"}
+	got := strings.Join(w.args(), " ")
+	want := "-t2 -c64 -d10s --latency -H Host: abcdefghij.us-east-1.portico.localhost https://127.0.0.1:1/bench/hello"
+	if got != want {
+		t.Errorf("args = %q, want %q", got, want)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{5}, 5},
+		{[]float64{9, 1, 5}, 5},
+		{[]float64{4, 2}, 3},
+	}
+	for _, tt := range tests {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseWrk checks the parser never panics on arbitrary text and that
+// whatever it accepts has both percentiles it promises.
+func FuzzParseWrk(f *testing.F) {
+	f.Add(wrkDirect)                             // clean run
+	f.Add(wrkGatewayErrors)                      // socket errors and non-2xx lines
+	f.Add(wrkSlow)                               // s and m units
+	f.Add(wrkNoLatency)                          // no distribution
+	f.Add("Requests/sec: 1\n50% 1ms\n99% 1ms\n") // the minimum it accepts
+	f.Fuzz(func(t *testing.T, out string) {
+		r, err := parseWrk(out)
+		if err != nil {
+			return
+		}
+		if !(r.RPS >= 0) || r.P50 < 0 || r.P99 < 0 || r.Requests < 0 {
+			t.Fatalf("accepted negative values: %+v", r)
+		}
+	})
+}
