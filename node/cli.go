@@ -68,7 +68,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&c.stateFile, "state-file", "", "state file written by `portico dev` (default: $PORTICO_STATE, else "+DefaultStatePath()+")")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url)")
 	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(),
-		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.statusCmd())
+		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.statusCmd(), c.caCmd())
 	return root
 }
 
