@@ -42,6 +42,7 @@ type Admin struct {
 	// node serves.
 	invokeURLs func(a *configs.API, stage string) map[string]string
 	metrics    http.Handler
+	cluster    *clusterAdmin // nil in tests of the API alone
 	log        *slog.Logger
 	now        func() time.Time
 
@@ -100,6 +101,9 @@ func (ad *Admin) Handler() http.Handler {
 	route("/v1/apis/{api}/stages/{stage}/variables", map[string]func(*http.Request) (int, any, error){"PUT": ad.setVariables})
 	route("/v1/apis/{api}/stages/{stage}/rollback", map[string]func(*http.Request) (int, any, error){"POST": ad.rollback})
 	route("/v1/apis/{api}/stages/{stage}/export", map[string]func(*http.Request) (int, any, error){"GET": ad.export})
+	if ad.cluster != nil {
+		ad.cluster.routes(route)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -42,7 +42,11 @@ func (ad *Admin) parseDefinition(r *http.Request, want func(configs.Format) erro
 			return nil, err
 		}
 	}
-	a.ApplyDefaults(ad.region)
+	region := ad.region
+	if r := r.Header.Get(headerRegion); r != "" {
+		region = r // the node that accepted the write, when forwarded
+	}
+	a.ApplyDefaults(region)
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}

@@ -77,7 +77,9 @@ func (ad *Admin) createDeployment(r *http.Request) (int, any, error) {
 	if err := ad.store.Deploy(r.Context(), dep, stage); err != nil {
 		return 0, nil, err
 	}
-	body := map[string]any{"deployment": deploymentSummary(dep)}
+	// index is at least the deployment's log index: the leader applied it
+	// before Deploy returned. `deploy --wait` waits for nodes to reach it.
+	body := map[string]any{"deployment": deploymentSummary(dep), "index": ad.store.State().Index}
 	if stage != nil {
 		body["stage"] = ad.view(a, stage)
 	}

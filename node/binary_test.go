@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"context"
 	"errors"
 	"fmt"
@@ -130,9 +131,9 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	t.Parallel()
 	bin := portico(t)
 	dir := t.TempDir()
-	ports := freePorts(t, 3)
-	cfg := fmt.Sprintf("name: crash-1\nregion: eu-west-1\nzone: portico.test\ndata_dir: %s\nadmin: {listen: %q}\nregional: {listen: %q}\nraft: {listen: %q}\naccess_log: \"off\"\n",
-		filepath.Join(dir, "data"), ports[0], ports[1], ports[2])
+	ports := freePorts(t, 5)
+	cfg := fmt.Sprintf("name: crash-1\nregion: eu-west-1\nzone: portico.test\ndata_dir: %s\nadmin: {listen: %q}\nregional: {listen: %q}\nraft: {listen: %q}\ninternal: {listen: %q}\ngossip: {listen: %q}\naccess_log: \"off\"\n",
+		filepath.Join(dir, "data"), ports[0], ports[1], ports[2], ports[3], ports[4])
 	cfgFile := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -212,9 +213,11 @@ func TestMakeRunServesTheDemo(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state.json")
-	ports := freePorts(t, 4)
-	flags := fmt.Sprintf("--data-dir %s --state-file %s --admin-listen %s --regional-listen %s --raft-listen %s --backend-listen %s --access-log off",
-		filepath.Join(dir, "data"), stateFile, ports[0], ports[1], ports[2], ports[3])
+	// A loopback /24 of its own, so the fixed dev ports cannot collide
+	// with anything else on the machine.
+	prefix := fmt.Sprintf("127.%d.%d", 100+rand.IntN(100), rand.IntN(250))
+	flags := fmt.Sprintf("--data-dir %s --state-file %s --ip-prefix %s --backend-listen %s.250:0 --access-log off",
+		filepath.Join(dir, "data"), stateFile, prefix, prefix)
 	p := startProc(t, "..", "make", "--no-print-directory", "run", "DEV_FLAGS="+flags)
 
 	var state *StateFile

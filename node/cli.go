@@ -68,7 +68,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&c.stateFile, "state-file", "", "state file written by `portico dev` (default: $PORTICO_STATE, else "+DefaultStatePath()+")")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url)")
 	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(),
-		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.statusCmd(), c.caCmd())
+		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.statusCmd(), c.caCmd(), c.clusterCmd())
 	return root
 }
 
@@ -124,11 +124,10 @@ func (c *cli) devCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", DefaultDevDataDir(), "data directory (Raft log, snapshots, certificates)")
 	f.BoolVar(&o.Fresh, "fresh", false, "delete the data directory first")
-	f.StringVar(&o.Region, "region", "us-east-1", "region of the node")
+	f.IntVar(&o.Regions, "regions", 3, "regions, each with one control+regional node")
+	f.IntVar(&o.Edges, "edges", 1, "edge nodes per region")
+	f.StringVar(&o.IPPrefix, "ip-prefix", "127.0.0", "first three octets of the nodes' loopback addresses (node i is PREFIX.i+1)")
 	f.StringVar(&o.Zone, "zone", "portico.localhost", "DNS zone of invoke hosts")
-	f.StringVar(&o.AdminListen, "admin-listen", "127.0.0.1:9180", "admin API listen address")
-	f.StringVar(&o.RegionalListen, "regional-listen", "127.0.0.1:8443", "regional HTTPS listen address")
-	f.StringVar(&o.RaftListen, "raft-listen", "127.0.0.1:9181", "Raft listen address")
 	f.StringVar(&o.BackendListen, "backend-listen", "127.0.0.1:9190", "demo backend listen address")
 	f.StringVar(&o.AccessLog, "access-log", "stderr", "access log: stdout, stderr, a file path, or off")
 	return cmd

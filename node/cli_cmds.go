@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -110,8 +112,10 @@ func (c *cli) validateCmd() *cobra.Command {
 func (c *cli) deployCmd() *cobra.Command {
 	var api, stage, desc string
 	var vars []string
+	var wait bool
+	var waitTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "deploy --api ID --stage NAME",
+		Use:   "deploy --api ID --stage NAME [--wait]",
 		Short: "Snapshot an API into a new deployment and point a stage at it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -137,16 +141,28 @@ func (c *cli) deployCmd() *cobra.Command {
 			var res struct {
 				Deployment map[string]any `json:"deployment"`
 				Stage      *stageView     `json:"stage"`
+				Index      uint64         `json:"index"`
+				Rollout    *rolloutView   `json:"rollout,omitempty"`
 			}
 			if err := cl.Do(cmd.Context(), "POST", "/v1/apis/"+id+"/deployments", req, &res); err != nil {
 				return err
 			}
-			return c.print(res, func(w io.Writer) {
+			var waitErr error
+			if wait {
+				res.Rollout, waitErr = waitRollout(cmd.Context(), cl, id, res.Index, waitTimeout)
+			}
+			if err := c.print(res, func(w io.Writer) {
 				fmt.Fprintf(w, "deployment %v of api %s created\n", res.Deployment["id"], id)
 				if res.Stage != nil {
 					fmt.Fprintf(w, "stage %s now serves it at %s\n", res.Stage.Name, res.Stage.InvokeURLs[string(configs.EndpointRegional)])
 				}
-			})
+				if res.Rollout != nil && res.Rollout.Done {
+					fmt.Fprintf(w, "served by every node that serves the API: %s\n", strings.Join(res.Rollout.Serving, ", "))
+				}
+			}); err != nil {
+				return err
+			}
+			return waitErr
 		},
 	}
 	f := cmd.Flags()
@@ -154,8 +170,34 @@ func (c *cli) deployCmd() *cobra.Command {
 	f.StringVar(&stage, "stage", "", "stage to point at the new deployment (created if missing)")
 	f.StringVar(&desc, "description", "", "deployment description")
 	f.StringArrayVar(&vars, "var", nil, "stage variable key=value (repeatable)")
+	f.BoolVar(&wait, "wait", false, "wait until every healthy node that serves the API serves the new deployment")
+	f.DurationVar(&waitTimeout, "timeout", 30*time.Second, "how long --wait waits")
 	cmd.MarkFlagRequired("api")
 	return cmd
+}
+
+// waitRollout polls the rollout view until every node that serves the API
+// reports index, or the timeout passes (the error names the laggards).
+func waitRollout(ctx context.Context, cl *Client, apiID string, index uint64, timeout time.Duration) (*rolloutView, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var v rolloutView
+		err := cl.Do(ctx, "GET", fmt.Sprintf("/v1/cluster/rollout?api=%s&index=%d", apiID, index), nil, &v)
+		if err == nil && v.Done {
+			return &v, nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return nil, fmt.Errorf("rollout not confirmed within %s: %w", timeout, err)
+			}
+			return &v, fmt.Errorf("rollout not complete after %s: %s still serve an older config (index < %d)", timeout, strings.Join(v.Lagging, ", "), index)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (c *cli) apisCmd() *cobra.Command {

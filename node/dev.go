@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,37 +12,148 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
+	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/cluster/pki"
 	"github.com/portico-gw/portico/configs"
 )
 
 // DevOptions configure `portico dev`.
 type DevOptions struct {
-	DataDir        string
-	StateFile      string
-	Fresh          bool // wipe the data directory first
-	Region         string
-	Zone           string
-	AdminListen    string
-	RegionalListen string
-	RaftListen     string
-	BackendListen  string
-	AccessLog      string
-	Out            io.Writer // banner
-	Logger         *slog.Logger
+	DataDir   string
+	StateFile string
+	Fresh     bool // wipe the data directory first
+	// Regions is the number of regions; each gets one control+regional
+	// node. Edges is the number of edge nodes per region.
+	Regions, Edges int
+	// IPPrefix is the first three octets of the nodes' loopback addresses:
+	// node i listens on IPPrefix.(i+1), every node on the same ports.
+	IPPrefix      string
+	Zone          string
+	BackendListen string
+	AccessLog     string
+	Out           io.Writer // banner
+	Logger        *slog.Logger
 }
 
-// RunDev runs one node with every role on loopback, a demo backend and the
-// demo API on stage "dev", and writes the state file. It blocks until ctx
-// is done.
+// devRegions are the region names `portico dev` uses, in order.
+var devRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-1", "us-west-2", "eu-central-1", "ap-northeast-1", "sa-east-1"}
+
+// Ports every dev node uses on its own loopback address.
+const (
+	devAdminPort    = 9180
+	devRaftPort     = 9181
+	devGossipPort   = 9182
+	devInternalPort = 9183
+	devRegionalPort = 8443
+)
+
+// devNodes lays out the cluster: control+regional nodes first (one per
+// region), then edges.
+func devNodes(o DevOptions, ca *pki.CA, gossipKeyFile string) ([]configs.Node, error) {
+	var nodes []configs.Node
+	ip := func(i int) string { return fmt.Sprintf("%s.%d", o.IPPrefix, i+1) }
+	addr := func(i, port int) string { return net.JoinHostPort(ip(i), strconv.Itoa(port)) }
+	expect := o.Regions
+	for r := 0; r < o.Regions; r++ {
+		nodes = append(nodes, configs.Node{Name: devRegions[r] + "-a", Region: devRegions[r],
+			Roles: []string{configs.RoleControl, configs.RoleRegional}, BootstrapExpect: expect})
+	}
+	for r := 0; r < o.Regions; r++ {
+		for e := 0; e < o.Edges; e++ {
+			nodes = append(nodes, configs.Node{Name: fmt.Sprintf("%s-edge-%d", devRegions[r], e+1), Region: devRegions[r],
+				Roles: []string{configs.RoleEdge}})
+		}
+	}
+	for i := range nodes {
+		nd := &nodes[i]
+		nd.Zone = o.Zone
+		nd.DataDir = filepath.Join(o.DataDir, "nodes", nd.Name)
+		nd.Admin.Listen = addr(i, devAdminPort)
+		nd.Raft.Listen = addr(i, devRaftPort)
+		nd.Gossip.Listen = addr(i, devGossipPort)
+		nd.Gossip.KeyFile = gossipKeyFile
+		nd.Internal.Listen = addr(i, devInternalPort)
+		nd.Regional.Listen = addr(i, devRegionalPort)
+		nd.AccessLog = o.AccessLog
+		nd.ShutdownGrace = configs.Duration(5 * time.Second)
+		if i > 0 {
+			nd.Join = []string{addr(0, devGossipPort)}
+		}
+		if o.Regions == 1 {
+			nd.BootstrapExpect = 0 // ApplyDefaults: a standalone control node bootstraps alone
+			if i == 0 {
+				nd.BootstrapExpect = 1
+			}
+		}
+		// Tighter Raft timing on loopback: failover well under 3 s.
+		nd.Raft.HeartbeatTimeout = configs.Duration(500 * time.Millisecond)
+		nd.Raft.ElectionTimeout = configs.Duration(500 * time.Millisecond)
+		tlsDir := filepath.Join(nd.DataDir, "tls")
+		hostIP := net.ParseIP(ip(i))
+		certFile, keyFile, err := ca.IssueFiles(tlsDir, "node", pki.IssueOptions{CommonName: nd.Name, IPs: []net.IP{hostIP}})
+		if err != nil {
+			return nil, fmt.Errorf("issue node certificate for %s: %w", nd.Name, err)
+		}
+		nd.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: certFile, KeyFile: keyFile}
+		if slices.Contains(nd.Roles, configs.RoleRegional) {
+			names := []string{"*." + nd.Region + "." + nd.Zone, nd.Region + "." + nd.Zone, "localhost"}
+			c, k, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: nd.Name, DNSNames: names, IPs: []net.IP{hostIP}})
+			if err != nil {
+				return nil, fmt.Errorf("issue server certificate for %s: %w", nd.Name, err)
+			}
+			nd.Regional.CertFile, nd.Regional.KeyFile = c, k
+		}
+	}
+	return nodes, nil
+}
+
+// devGossipKey returns the dev cluster's gossip key file, creating it once.
+func devGossipKey(dir string) (string, error) {
+	file := filepath.Join(dir, "gossip.key")
+	if _, err := os.Stat(file); err == nil {
+		return file, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return file, os.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(cluster.GenerateKey())+"\n"), 0o600)
+}
+
+// RunDev runs a local cluster on loopback (one control+regional node per
+// region, edges), a demo backend and the demo API on stage "dev", and
+// writes the state file. It blocks until ctx is done.
 func RunDev(ctx context.Context, o DevOptions) error {
+	if o.Regions < 1 || o.Regions > len(devRegions) {
+		return fmt.Errorf("--regions must be between 1 and %d", len(devRegions))
+	}
+	if o.Edges < 0 || o.Edges > 5 {
+		return fmt.Errorf("--edges must be between 0 and 5")
+	}
 	if o.Fresh {
 		if err := os.RemoveAll(o.DataDir); err != nil {
 			return fmt.Errorf("remove %s: %w", o.DataDir, err)
 		}
 	}
+	ca, err := pki.EnsureCA(filepath.Join(o.DataDir, "ca"))
+	if err != nil {
+		return fmt.Errorf("dev CA: %w", err)
+	}
+	keyFile, err := devGossipKey(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("dev gossip key: %w", err)
+	}
+	cfgs, err := devNodes(o, ca, keyFile)
+	if err != nil {
+		return err
+	}
+
 	backendLn, err := net.Listen("tcp", o.BackendListen)
 	if err != nil {
 		return fmt.Errorf("demo backend listen on %s: %w", o.BackendListen, err)
@@ -58,54 +170,101 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	}()
 	defer backend.Close()
 
-	cfg := configs.Node{
-		Name: "dev-1", Region: o.Region, Zone: o.Zone, DataDir: o.DataDir,
-		Admin:     configs.AdminConfig{Listen: o.AdminListen},
-		Regional:  configs.ListenerConfig{Listen: o.RegionalListen},
-		Raft:      configs.RaftConfig{Listen: o.RaftListen},
-		AccessLog: o.AccessLog, ShutdownGrace: configs.Duration(5 * time.Second),
+	nodeCtx, stopNodes := context.WithCancel(ctx)
+	defer stopNodes()
+	errc := make(chan error, len(cfgs))
+	nodes := make([]*Node, len(cfgs))
+	for i, cfg := range cfgs {
+		n, err := New(cfg, o.Logger)
+		if err != nil {
+			return err
+		}
+		nodes[i] = n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Run(nodeCtx); err != nil {
+				errc <- fmt.Errorf("node %s: %w", n.Name(), err)
+				return
+			}
+			errc <- nil
+		}()
 	}
-	n, err := New(cfg, o.Logger)
-	if err != nil {
+	fail := func(err error) error {
+		stopNodes()
 		return err
 	}
-	nodeCtx, stopNode := context.WithCancel(ctx)
-	defer stopNode()
-	errc := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		errc <- n.Run(nodeCtx)
-	}()
-	select {
-	case <-n.Ready():
-	case err := <-errc:
-		return err
+	for _, n := range nodes {
+		select {
+		case <-n.Ready():
+		case err := <-errc:
+			return fail(err)
+		case <-ctx.Done():
+			return fail(nil)
+		}
 	}
-	addrs := n.Addrs()
-	demo, err := setupDemo(ctx, NewClient(addrs.Admin), backendLn.Addr().String())
+	first := nodes[0].Addrs()
+	client := NewClient(first.Admin)
+	if err := waitLeader(ctx, client, 60*time.Second); err != nil {
+		return fail(err)
+	}
+	demo, err := setupDemo(ctx, client, backendLn.Addr().String())
 	if err != nil {
-		stopNode()
-		<-errc
-		return fmt.Errorf("set up the demo API: %w", err)
+		return fail(fmt.Errorf("set up the demo API: %w", err))
 	}
 	state := &StateFile{
-		PID: os.Getpid(), StartedAt: time.Now().UTC(), Admin: addrs.Admin, DataDir: o.DataDir,
-		CAFile: addrs.CAFile, Zone: cfg.Zone, Backend: backendLn.Addr().String(),
-		Nodes: []NodeState{{Name: cfg.Name, Region: cfg.Region, Roles: n.cfg.Roles, Admin: addrs.Admin, Regional: addrs.Regional, Raft: addrs.Raft}},
-		Demo:  demo,
+		PID: os.Getpid(), StartedAt: time.Now().UTC(), Admin: first.Admin, DataDir: o.DataDir,
+		CAFile: ca.CertFile, Zone: o.Zone, Backend: backendLn.Addr().String(), Demo: demo,
 	}
-	demo.Curl = curlCommand(addrs.CAFile, addrs.Regional, demo.InvokeURL+"hello")
+	for i, n := range nodes {
+		a := n.Addrs()
+		state.Nodes = append(state.Nodes, NodeState{Name: n.Name(), Region: cfgs[i].Region, Roles: cfgs[i].Roles,
+			Admin: a.Admin, Regional: a.Regional, Raft: a.Raft, Internal: a.Internal, Gossip: a.Gossip})
+	}
+	demo.Regional = first.Regional
+	for i, n := range nodes {
+		if cfgs[i].Region == demo.Region && n.Addrs().Regional != "" {
+			demo.Regional = n.Addrs().Regional
+			break
+		}
+	}
+	demo.Curl = curlCommand(ca.CertFile, demo.Regional, demo.InvokeURL+"hello")
 	if err := WriteStateFile(o.StateFile, state); err != nil {
-		stopNode()
-		<-errc
-		return err
+		return fail(err)
 	}
 	defer os.Remove(o.StateFile)
 	printBanner(o.Out, state, o.StateFile)
 
-	err = <-errc
+	// Run until ctx ends or a node fails; then stop every node.
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if err == nil {
+			err = errors.New("a node stopped unexpectedly")
+		}
+	}
+	stopNodes()
 	return err
+}
+
+// waitLeader polls a node's status until it knows a Raft leader.
+func waitLeader(ctx context.Context, c *Client, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		var st struct {
+			Leader string `json:"leader"`
+		}
+		err := c.Do(ctx, "GET", "/v1/status", nil, &st)
+		if err == nil && st.Leader != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no Raft leader within %s (last error: %v)", within, err)
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }
 
 // setupDemo creates the demo API and its dev stage unless an API named
@@ -156,7 +315,7 @@ func setupDemo(ctx context.Context, c *Client, backend string) (*DemoState, erro
 			return nil, err
 		}
 	}
-	return &DemoState{APIID: api.ID, Stage: "dev", InvokeURL: stage.InvokeURLs[string(configs.EndpointRegional)]}, nil
+	return &DemoState{APIID: api.ID, Stage: "dev", Region: api.HomeRegion, InvokeURL: stage.InvokeURLs[string(configs.EndpointRegional)]}, nil
 }
 
 // curlCommand returns a curl command line that works when pasted: it
@@ -180,20 +339,28 @@ func curlCommand(caFile, listenAddr, invokeURL string) string {
 func printBanner(w io.Writer, s *StateFile, statePath string) {
 	bin := "portico"
 	if exe, err := os.Executable(); err == nil {
-		if rel, err := filepath.Rel(mustGetwd(), exe); err == nil && !filepath.IsAbs(rel) && len(rel) < len(exe) {
+		if rel, err := filepath.Rel(mustGetwd(), exe); err == nil && !filepath.IsAbs(rel) && len(rel) < len(exe) && !strings.HasPrefix(rel, "..") {
 			bin = "./" + rel
 		} else {
 			bin = exe
 		}
 	}
-	node := s.Nodes[0]
+	fmt.Fprintf(w, "\nPortico dev is running: %d node(s).\n\n", len(s.Nodes))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tREGION\tROLES\tADMIN\tREGIONAL\tGOSSIP")
+	for _, n := range s.Nodes {
+		regional := n.Regional
+		if regional == "" {
+			regional = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Region, strings.Join(n.Roles, ","), n.Admin, regional, n.Gossip)
+	}
+	tw.Flush()
 	fmt.Fprintf(w, `
-Portico dev is running: node %s in region %s (roles %v).
-
-  admin API      http://%s
-  regional       https://%s  (invoke hosts {apiId}.%s.%s)
+  admin API      http://%s  (any node accepts writes)
+  invoke hosts   {apiId}.{region}.%s
   demo backend   http://%s
-  local CA       %s
+  cluster CA     %s
   state file     %s
 
 The demo API %q (id %s) is deployed to stage %q:
@@ -204,17 +371,18 @@ The demo API %q (id %s) is deployed to stage %q:
 
 Manage it from another terminal:
 
+  %s cluster status
   %s apis list
   %s stages get --api %s --stage dev
-  %s deploy --api %s --stage dev --description "my change"
+  %s deploy --api %s --stage dev --description "my change" --wait
 
 Press Ctrl-C to stop.
-`, node.Name, node.Region, node.Roles, s.Admin, node.Regional, node.Region, s.Zone, s.Backend, s.CAFile, statePath,
+`, s.Admin, s.Zone, s.Backend, s.CAFile, statePath,
 		DemoAPIName, s.Demo.APIID, s.Demo.Stage,
 		s.Demo.Curl,
-		curlCommand(s.CAFile, node.Regional, s.Demo.InvokeURL+"items/42"),
-		curlCommand(s.CAFile, node.Regional, s.Demo.InvokeURL+"mock"),
-		bin, bin, DemoAPIName, bin, DemoAPIName)
+		curlCommand(s.CAFile, s.Demo.Regional, s.Demo.InvokeURL+"items/42"),
+		curlCommand(s.CAFile, s.Demo.Regional, s.Demo.InvokeURL+"mock"),
+		bin, bin, bin, DemoAPIName, bin, DemoAPIName)
 }
 
 func mustGetwd() string {

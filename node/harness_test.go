@@ -43,6 +43,8 @@ func startNode(t testing.TB, dataDir string) *testNode {
 		Admin:     configs.AdminConfig{Listen: "127.0.0.1:0"},
 		Regional:  configs.ListenerConfig{Listen: "127.0.0.1:0"},
 		Raft:      configs.RaftConfig{Listen: "127.0.0.1:0"},
+		Internal:  configs.InternalConfig{Listen: "127.0.0.1:0"},
+		Gossip:    configs.GossipConfig{Listen: "127.0.0.1:0"},
 		AccessLog: "off", ShutdownGrace: configs.Duration(2 * time.Second),
 	}
 	n, err := New(cfg, slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))

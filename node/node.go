@@ -30,17 +30,23 @@ type Node struct {
 	cfg configs.Node
 	log *slog.Logger
 
-	ready chan struct{}
-	mu    sync.Mutex
-	addrs Addrs // set before ready is closed
-	store *cluster.Store
+	ready        chan struct{}
+	stopRegional func()
+	regionalDone chan struct{}
+	mu           sync.Mutex
+	addrs        Addrs // set before ready is closed
+	store        *cluster.Store
+	gossip       *cluster.Gossip
+	served       *cluster.Served
 }
 
 // Addrs are the addresses a running node listens on.
 type Addrs struct {
 	Admin    string `json:"admin"`
-	Regional string `json:"regional"`
-	Raft     string `json:"raft"`
+	Regional string `json:"regional,omitempty"`
+	Raft     string `json:"raft,omitempty"`
+	Internal string `json:"internal"`
+	Gossip   string `json:"gossip"`
 	// CAFile is the CA that signed the regional certificate, when the node
 	// generated it.
 	CAFile string `json:"ca_file,omitempty"`
@@ -55,11 +61,11 @@ func New(cfg configs.Node, logger *slog.Logger) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Node{cfg: cfg, log: logger, ready: make(chan struct{})}, nil
+	return &Node{cfg: cfg, log: logger.With("node", cfg.Name), ready: make(chan struct{})}, nil
 }
 
-// Ready is closed once every listener is up and the committed state on
-// disk has been replayed.
+// Ready is closed once every listener is up (and, on a standalone node,
+// the Raft log on disk has been replayed).
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // Addrs returns the listening addresses; valid after Ready.
@@ -69,133 +75,323 @@ func (n *Node) Addrs() Addrs {
 	return n.addrs
 }
 
-// Store returns the node's Raft store; valid after Ready.
+// Store returns the node's Raft store (nil on nodes that are not control
+// nodes); valid after Ready.
 func (n *Node) Store() *cluster.Store {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.store
 }
 
-// Run opens the store, starts the listeners and blocks until ctx is done;
-// then it stops the listeners (draining within the grace period) and
-// closes the store, in reverse order of start.
+// Gossip returns the node's gossip membership; valid after Ready.
+func (n *Node) Gossip() *cluster.Gossip {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.gossip
+}
+
+// Served returns the config the node serves; valid after Ready.
+func (n *Node) Served() *cluster.Served {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.served
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Run starts every subsystem and blocks until ctx is done; then it leaves
+// gracefully (hands Raft leadership over, announces its departure through
+// gossip, drains in-flight requests within the grace period) and stops in
+// reverse order of start.
 func (n *Node) Run(ctx context.Context) (err error) {
 	cfg := n.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := cluster.Open(cluster.Config{
-		NodeID: cfg.Name, DataDir: cfg.DataDir, Listen: cfg.Raft.Listen, Advertise: cfg.Raft.Advertise,
-		Logger:           n.log.With("component", "raft"),
-		BootstrapExpect:  cfg.BootstrapExpect,
-		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout.D(), ElectionTimeout: cfg.Raft.ElectionTimeout.D(),
-	})
+	mt, err := n.clusterTLS()
 	if err != nil {
 		return err
 	}
+	served, err := cluster.OpenServed(cfg.DataDir, n.log.With("component", "config"))
+	if err != nil {
+		return err
+	}
+	var cleanup []func()
 	defer func() {
-		if cerr := store.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
 		}
 	}()
-	readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = store.WaitReady(readyCtx)
-	cancel()
+	listen := func(what, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s listen on %s: %w", what, addr, err)
+		}
+		cleanup = append(cleanup, func() { ln.Close() })
+		return ln, nil
+	}
+	adminLn, err := listen("admin", cfg.Admin.Listen)
+	if err != nil {
+		return err
+	}
+	internalLn, err := listen("internal", cfg.Internal.Listen)
 	if err != nil {
 		return err
 	}
 
-	tlsConf, caFile, err := n.serverTLS()
-	if err != nil {
-		return err
+	// Raft on control nodes; its committed states feed the served state.
+	var store *cluster.Store
+	if cfg.HasRole(configs.RoleControl) {
+		store, err = cluster.Open(cluster.Config{
+			NodeID: cfg.Name, DataDir: cfg.DataDir, Listen: cfg.Raft.Listen, Advertise: cfg.Raft.Advertise,
+			Logger:    n.log.With("component", "raft"),
+			ServerTLS: mt.Server, ClientTLS: mt.Client(""),
+			BootstrapExpect:  cfg.BootstrapExpect,
+			HeartbeatTimeout: cfg.Raft.HeartbeatTimeout.D(), ElectionTimeout: cfg.Raft.ElectionTimeout.D(),
+		})
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, func() {
+			if cerr := store.Close(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		})
+		if cfg.BootstrapExpect == 1 {
+			// A standalone node replays its log before serving, so after a
+			// crash it serves exactly what it acknowledged.
+			readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			err = store.WaitReady(readyCtx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
 	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	cleanup = append(cleanup, func() { stop(); wg.Wait() })
+	goRun := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	errc := make(chan error, 4)
+
+	if store != nil {
+		goRun(func() { served.Track(runCtx, store) })
+	}
+
+	// The regional endpoint.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var regional *endpoints.Regional
+	var caFile string
+	if cfg.HasRole(configs.RoleRegional) {
+		var tlsConf *tls.Config
+		if tlsConf, caFile, err = n.serverTLS(); err != nil {
+			return err
+		}
+		accessLog, closeAccess, err := openAccessLog(cfg.AccessLog)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, closeAccess)
+		regional, err = endpoints.NewRegional(endpoints.Config{
+			Region: cfg.Region, Zone: cfg.Zone, Listen: cfg.Regional.Listen, TLS: tlsConf, Source: served,
+			Logger: n.log.With("component", "regional"), AccessLog: accessLog, Registerer: reg,
+			ShutdownGrace: cfg.ShutdownGrace.D(),
+		})
+		if err != nil {
+			return fmt.Errorf("regional endpoint: %w", err)
+		}
+		regCtx, stopRegional := context.WithCancel(context.Background())
+		regDone := make(chan struct{})
+		go func() {
+			defer close(regDone)
+			if err := regional.Run(regCtx); err != nil {
+				errc <- fmt.Errorf("regional endpoint: %w", err)
+			}
+		}()
+		// Stopped by the graceful leave below, or here on an early error.
+		cleanup = append(cleanup, func() { stopRegional(); <-regDone })
+		n.stopRegional = stopRegional
+		n.regionalDone = regDone
+		select {
+		case <-regional.Ready():
+		case err := <-errc:
+			return err
+		}
+	}
 
-	accessLog, closeAccess, err := openAccessLog(cfg.AccessLog)
+	n.mu.Lock()
+	n.addrs = Addrs{Admin: adminLn.Addr().String(), Internal: advertised(cfg.Internal.Advertise, internalLn), CAFile: caFile}
+	if regional != nil {
+		n.addrs.Regional = regional.Addr().String()
+	}
+	if store != nil {
+		n.addrs.Raft = store.RaftAddr()
+	}
+	n.mu.Unlock()
+
+	// Gossip.
+	keys, err := gossipKeys(cfg.Gossip.KeyFile)
 	if err != nil {
 		return err
 	}
-	defer closeAccess()
-
-	regional, err := endpoints.NewRegional(endpoints.Config{
-		Region: cfg.Region, Zone: cfg.Zone, Listen: cfg.Regional.Listen, TLS: tlsConf, Source: store,
-		Logger: n.log.With("component", "regional"), AccessLog: accessLog, Registerer: reg,
-		ShutdownGrace: cfg.ShutdownGrace.D(),
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "gossip"), 0o700); err != nil {
+		return fmt.Errorf("create gossip directory: %w", err)
+	}
+	keyring := ""
+	if len(keys) > 0 {
+		keyring = filepath.Join(cfg.DataDir, "gossip", "keyring")
+	} else if _, err := os.Stat(filepath.Join(cfg.DataDir, "gossip", "keyring")); err == nil {
+		keyring = filepath.Join(cfg.DataDir, "gossip", "keyring") // rotated earlier
+	}
+	g, err := cluster.StartGossip(cluster.GossipConfig{
+		NodeName: cfg.Name, Bind: cfg.Gossip.Listen, Advertise: cfg.Gossip.Advertise,
+		KeyringFile: keyring, Keys: keys,
+		Meta:   n.meta(cluster.HealthStarting, served.State().Index, store != nil && store.HasState()),
+		Logger: n.log.With("component", "gossip"),
 	})
 	if err != nil {
-		return fmt.Errorf("regional endpoint: %w", err)
+		return err
 	}
-	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
-	if err != nil {
-		return fmt.Errorf("admin listen on %s: %w", cfg.Admin.Listen, err)
+	cleanup = append(cleanup, func() { g.Shutdown() })
+	n.mu.Lock()
+	n.addrs.Gossip = g.LocalAddr()
+	n.store, n.gossip, n.served = store, g, served
+	n.mu.Unlock()
+
+	health := newHealth()
+	goRun(func() { n.announce(runCtx, g, served, store, health.get) })
+	if len(cfg.Join) > 0 {
+		goRun(func() { n.joinLoop(runCtx, g, cfg.Join) })
+	}
+	client := internalClient(mt)
+	if store != nil {
+		if cfg.BootstrapExpect > 1 && !store.HasState() {
+			goRun(func() { n.bootstrapLoop(runCtx, g, store, cfg.BootstrapExpect) })
+		}
+		goRun(func() { n.reconcileLoop(runCtx, g, store) })
+	} else {
+		f := cluster.NewFollower(cluster.FollowerConfig{
+			Served: served, Peers: n.controlPeers(g), Client: client, Logger: n.log.With("component", "follower"),
+		})
+		goRun(func() { f.Run(runCtx) })
 	}
 
+	// Admin API (operators, loopback) and the internal listener (nodes,
+	// mutual TLS). Both accept writes and forward them to the leader.
+	var adminStore Store = followerStore{name: cfg.Name, served: served}
+	if store != nil {
+		adminStore = store
+	}
+	regionalPort := 0
+	if regional != nil {
+		regionalPort = portOf(regional.Addr().String())
+		if cfg.Regional.Advertise != "" {
+			regionalPort = portOf(cfg.Regional.Advertise)
+		}
+	}
+	admin := &Admin{
+		store: adminStore, region: cfg.Region, log: n.log.With("component", "admin"), now: time.Now,
+		metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		invokeURLs: invokeURLs(cfg.Zone, regionalPort),
+		cluster:    &clusterAdmin{node: n, gossip: g, store: store, client: client},
+	}
+	adminHandler := admin.Handler()
+	fwd := newForwarder(n, false, adminHandler, g, store, served, client)
+	internalMux := http.NewServeMux()
+	if store != nil {
+		internalMux.Handle(cluster.StatePath, cluster.StateHandler(store))
+	}
+	internalMux.Handle("/", newForwarder(n, true, adminHandler, g, store, served, client))
+	servers := []*http.Server{
+		n.httpServer(fwd, "admin"),
+		n.httpServer(internalMux, "internal"),
+	}
+	servers[1].TLSConfig = mt.Server.Clone()
+	servers[1].TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+	for i, ln := range []net.Listener{adminLn, internalLn} {
+		srv := servers[i]
+		if srv.TLSConfig != nil {
+			ln = tls.NewListener(ln, srv.TLSConfig)
+		}
+		goRun(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", srv.ErrorLog.Prefix(), err)
+			}
+		})
+	}
 	if ip := net.ParseIP(hostOf(adminLn.Addr().String())); ip == nil || !ip.IsLoopback() {
 		n.log.Warn("the admin API has no authentication yet and listens beyond loopback; restrict access with a firewall", "admin", adminLn.Addr().String())
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := regional.Run(runCtx); err != nil {
-			errc <- fmt.Errorf("regional endpoint: %w", err)
-		}
-	}()
-	select {
-	case <-regional.Ready():
-	case err := <-errc:
-		adminLn.Close()
-		stop()
-		wg.Wait()
-		return err
-	}
-
-	regionalPort := portOf(regional.Addr().String())
-	if cfg.Regional.Advertise != "" {
-		regionalPort = portOf(cfg.Regional.Advertise)
-	}
-	admin := &Admin{
-		store: store, region: cfg.Region, log: n.log.With("component", "admin"), now: time.Now,
-		metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		invokeURLs: invokeURLs(cfg.Zone, regionalPort),
-	}
-	adminSrv := &http.Server{
-		Handler: admin.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(n.log.With("component", "admin").Handler(), slog.LevelWarn),
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("admin server: %w", err)
-		}
-	}()
-
-	n.mu.Lock()
-	n.store = store
-	n.addrs = Addrs{Admin: adminLn.Addr().String(), Regional: regional.Addr().String(), Raft: store.RaftAddr(), CAFile: caFile}
-	n.mu.Unlock()
+	health.set(cluster.HealthOK)
 	close(n.ready)
-	n.log.Info("node ready", "node", cfg.Name, "region", cfg.Region, "admin", n.addrs.Admin, "regional", n.addrs.Regional)
+	n.log.Info("node ready", "region", cfg.Region, "roles", cfg.Roles, "admin", n.addrs.Admin, "regional", n.addrs.Regional, "gossip", n.addrs.Gossip)
 
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	n.log.Info("node stopping", "node", cfg.Name)
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace.D())
+
+	// Graceful leave: say so, hand leadership over, leave gossip, drain.
+	n.log.Info("node stopping")
+	health.set(cluster.HealthDraining)
+	g.SetMeta(n.meta(cluster.HealthDraining, served.State().Index, store != nil && store.HasState()))
+	grace := cfg.ShutdownGrace.D()
+	if store != nil && store.IsLeader() {
+		tctx, cancel := context.WithTimeout(context.Background(), min(grace, 5*time.Second))
+		if terr := store.TransferLeadership(tctx); terr != nil {
+			n.log.Warn("leadership transfer failed", "err", terr)
+		}
+		cancel()
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), min(grace, 3*time.Second))
+	if lerr := g.Leave(lctx); lerr != nil {
+		n.log.Warn("gossip leave failed", "err", lerr)
+	}
+	cancel()
+	shutCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	adminSrv.Shutdown(shutCtx)
-	stop() // the regional endpoint drains within its own grace period
-	wg.Wait()
+	for _, srv := range servers {
+		srv.Shutdown(shutCtx)
+	}
+	if n.stopRegional != nil {
+		n.stopRegional() // drains within its own grace period
+		<-n.regionalDone
+	}
 	return err
 }
+
+func (n *Node) httpServer(h http.Handler, name string) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(n.log.With("component", name).Handler(), slog.LevelWarn),
+	}
+}
+
+func advertised(adv string, ln net.Listener) string {
+	if adv != "" {
+		return adv
+	}
+	return ln.Addr().String()
+}
+
+// health is the node's announced health, read by the meta loop.
+type health struct {
+	mu sync.Mutex
+	v  string
+}
+
+func newHealth() *health { return &health{v: cluster.HealthStarting} }
+
+func (h *health) set(v string) { h.mu.Lock(); h.v = v; h.mu.Unlock() }
+func (h *health) get() string  { h.mu.Lock(); defer h.mu.Unlock(); return h.v }
 
 // serverTLS loads the configured certificate, or generates one for the
 // node's names under data_dir/tls.

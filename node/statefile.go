@@ -28,14 +28,19 @@ type NodeState struct {
 	Region   string   `json:"region"`
 	Roles    []string `json:"roles"`
 	Admin    string   `json:"admin"`
-	Regional string   `json:"regional"`
-	Raft     string   `json:"raft"`
+	Regional string   `json:"regional,omitempty"`
+	Raft     string   `json:"raft,omitempty"`
+	Internal string   `json:"internal"`
+	Gossip   string   `json:"gossip"`
 }
 
 // DemoState names the demo API and how to call it.
 type DemoState struct {
-	APIID     string `json:"api_id"`
-	Stage     string `json:"stage"`
+	APIID  string `json:"api_id"`
+	Stage  string `json:"stage"`
+	Region string `json:"region"`
+	// Regional is the listener of a regional node of the API's region.
+	Regional  string `json:"regional"`
 	InvokeURL string `json:"invoke_url"`
 	Curl      string `json:"curl"`
 }

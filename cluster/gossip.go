@@ -1,0 +1,525 @@
+// Gossip membership (gossip*.go, meta.go): every node runs hashicorp/serf
+// on top of hashicorp/memberlist. Serf carries each node's NodeMeta as
+// versioned tags, turns memberlist's view into join, update, fail, leave
+// and reap events, rotates the encryption keyring cluster-wide through
+// internal queries, and keeps Vivaldi network coordinates from probe round
+// trips (RTT). The soft state here never holds an operator's write.
+//
+// # Failure-detection timings
+//
+// memberlist's LAN defaults (probe every 1 s, 500 ms probe timeout,
+// suspicion multiplier 4, 200 ms gossip) take 5.8 s on 5 nodes and 9.4 s
+// on 50 to declare a silently dead node dead (measured in
+// /work/shared/research/performance-anchors.md). Zero timing fields in
+// GossipConfig take these tuned LAN values instead:
+//
+//	ProbeInterval           500 ms  (DefaultProbeInterval)
+//	ProbeTimeout            200 ms  (DefaultProbeTimeout)
+//	GossipInterval          100 ms  (DefaultGossipInterval)
+//	SuspicionMult           4       (DefaultSuspicionMult)
+//	SuspicionMaxTimeoutMult 3       (DefaultSuspicionMaxTimeoutMult; memberlist: 6)
+//
+// A node probes one peer per ProbeInterval; a peer that answers neither
+// the direct ping within ProbeTimeout nor the indirect pings through 3
+// others before the interval ends becomes suspect. The suspicion timeout
+// runs from SuspicionMult × max(1, log10 N) × ProbeInterval (2 s up to 10
+// nodes, 2.6 s at 20, 3.4 s at 50) when k = SuspicionMult−2 = 2 other
+// members confirm the suspicion, up to SuspicionMaxTimeoutMult times that
+// (6 s) with no confirmation. The first member whose timer fires gossips
+// the death; the others take it at once. Expected detection is thus about
+// one to two probe intervals, plus the 2 s minimum suspicion, plus a few
+// gossip rounds; the bounded maximum suspicion keeps the worst case (a
+// suspicion that gathers no confirmation) at about 7 s. A live node that
+// is wrongly suspected has at least 2 s to refute, about 10,000 times a
+// LAN round trip, so a quiet cluster sees no false failures; the probe
+// timeout stays well above a LAN RTT (the probe timeout is stretched by
+// memberlist's Lifeguard awareness when the local node itself is slow).
+//
+// Measured with BenchmarkGossipFailureDetection (5 nodes in one process on
+// 127.0.0.1, one node's serf shut down without a leave, time until every
+// survivor's Members reports it failed, a fresh cluster per iteration, on
+// the 2-vCPU development VM): MEASURED.
+//
+// Failed members stay listed as "failed" for serf's ReconnectTimeout (24
+// h; serf keeps trying to reconnect them every 30 s) and members that left
+// as "left" for its TombstoneTimeout (24 h) before they are reaped.
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+)
+
+// Tuned LAN failure-detection timings; see the package documentation.
+const (
+	DefaultProbeInterval  = 500 * time.Millisecond
+	DefaultProbeTimeout   = 200 * time.Millisecond
+	DefaultGossipInterval = 100 * time.Millisecond
+	DefaultSuspicionMult  = 4
+	// DefaultSuspicionMaxTimeoutMult caps the suspicion timeout when no
+	// other member confirms it (memberlist's default is 6).
+	DefaultSuspicionMaxTimeoutMult = 3
+	// DefaultGossipBind is memberlist's default address and port.
+	DefaultGossipBind = "0.0.0.0:7946"
+)
+
+// ErrGossipClosed is returned by calls made after Shutdown.
+var ErrGossipClosed = errors.New("gossip is shut down")
+
+// GossipConfig starts a Gossip.
+type GossipConfig struct {
+	// NodeName is unique in the cluster.
+	NodeName string
+	// Bind is the host:port for gossip over UDP and TCP; port 0 picks a
+	// free port (LocalAddr reports it). Default DefaultGossipBind.
+	Bind string
+	// Advertise is the host:port other members reach this node at.
+	// Default: Bind's resolved address (memberlist picks a private
+	// address when Bind is unspecified). With Bind port 0 the picked port
+	// is advertised.
+	Advertise string
+	// KeyringFile is serf's keyring file: a JSON list of base64 keys,
+	// the primary first. When it exists it is the keyring and Keys is
+	// ignored; when it does not it is created from Keys. Key rotations
+	// are persisted here by serf. Empty: rotations are not persisted.
+	KeyringFile string
+	// Keys are the initial keys (16, 24 or 32 bytes, the first is the
+	// primary) when KeyringFile does not exist. No keys and no keyring
+	// file: gossip is not encrypted (logged as a warning).
+	Keys [][]byte
+	// Meta is announced on start; see SetMeta.
+	Meta   NodeMeta
+	Logger *slog.Logger
+	// Timing; zero values mean the tuned LAN defaults (Default*).
+	ProbeInterval, ProbeTimeout, GossipInterval time.Duration
+	SuspicionMult                               int
+	SuspicionMaxTimeoutMult                     int
+}
+
+// MemberStatus is a member's state as this node sees it. memberlist's
+// "suspect" state is internal to it and not reported by serf: a suspect
+// member stays "alive" until it is declared failed.
+type MemberStatus string
+
+// Member statuses.
+const (
+	MemberAlive   MemberStatus = "alive"
+	MemberLeaving MemberStatus = "leaving" // announced its leave, not yet gone
+	MemberFailed  MemberStatus = "failed"  // stopped answering probes
+	MemberLeft    MemberStatus = "left"    // left gracefully
+)
+
+// Member is one cluster member as this node sees it.
+type Member struct {
+	Name string
+	// Addr is the member's gossip address, host:port.
+	Addr   string
+	Status MemberStatus
+	// Meta is the member's announced meta; zero when MetaErr is set
+	// (for example a newer node speaking an unknown meta version).
+	Meta    NodeMeta
+	MetaErr error
+}
+
+// Gossip is this node's membership in the cluster gossip.
+type Gossip struct {
+	cfg       GossipConfig
+	log       *slog.Logger
+	serf      *serf.Serf
+	localAddr string
+	events    chan serf.Event
+	view      atomic.Pointer[gossipView]
+	metaMu    sync.Mutex // serialises SetMeta (serf.SetTags is not safe for concurrent use)
+
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup // the event loop and calls bounded by a context
+	stop   chan struct{}
+	once   sync.Once
+	err    error // from Shutdown
+}
+
+// gossipView is an immutable snapshot of the members; changed is closed
+// when a newer view replaces it.
+type gossipView struct {
+	members []Member // sorted by name
+	changed chan struct{}
+}
+
+// StartGossip starts serf and memberlist on cfg.Bind. It does not join
+// anyone; see Join.
+func StartGossip(cfg GossipConfig) (*Gossip, error) {
+	if cfg.NodeName == "" {
+		return nil, errors.New("start gossip: no node name")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Bind == "" {
+		cfg.Bind = DefaultGossipBind
+	}
+	cfg.ProbeInterval = cmp.Or(cfg.ProbeInterval, DefaultProbeInterval)
+	cfg.ProbeTimeout = cmp.Or(cfg.ProbeTimeout, DefaultProbeTimeout)
+	cfg.GossipInterval = cmp.Or(cfg.GossipInterval, DefaultGossipInterval)
+	cfg.SuspicionMult = cmp.Or(cfg.SuspicionMult, DefaultSuspicionMult)
+	cfg.SuspicionMaxTimeoutMult = cmp.Or(cfg.SuspicionMaxTimeoutMult, DefaultSuspicionMaxTimeoutMult)
+	if cfg.ProbeTimeout >= cfg.ProbeInterval {
+		return nil, fmt.Errorf("start gossip: probe timeout %v must be shorter than the probe interval %v",
+			cfg.ProbeTimeout, cfg.ProbeInterval)
+	}
+
+	tags, err := cfg.Meta.Tags()
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	bindIP, bindPort, err := resolveHostPort(cfg.Bind, -1)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: bind address: %w", err)
+	}
+	advIP, advPort := "", bindPort
+	if cfg.Advertise != "" {
+		if advIP, advPort, err = resolveHostPort(cfg.Advertise, bindPort); err != nil {
+			return nil, fmt.Errorf("start gossip: advertise address: %w", err)
+		}
+	} else if ip := net.ParseIP(bindIP); !ip.IsUnspecified() {
+		advIP = bindIP
+	}
+	ring, err := openKeyring(cfg.KeyringFile, cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	logger := cfg.Logger
+	if ring == nil {
+		logger.Warn("gossip is not encrypted: no keys and no keyring file")
+	} else if cfg.KeyringFile == "" {
+		logger.Warn("gossip keyring has no file: key rotations are lost on restart")
+	}
+
+	stdlog := stdlogBridge(logger)
+	sc := serf.DefaultConfig()
+	sc.NodeName = cfg.NodeName
+	sc.Tags = tags
+	sc.Logger = stdlog
+	sc.LogOutput = nil
+	sc.ReconnectTimeout = 24 * time.Hour
+	sc.TombstoneTimeout = 24 * time.Hour
+	if ring != nil {
+		sc.KeyringFile = cfg.KeyringFile
+	}
+	mc := sc.MemberlistConfig
+	mc.Logger = stdlog
+	mc.LogOutput = nil
+	mc.BindAddr, mc.BindPort = bindIP, bindPort
+	mc.AdvertiseAddr, mc.AdvertisePort = advIP, advPort
+	mc.Keyring = ring
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.GossipInterval = cfg.GossipInterval
+	mc.SuspicionMult = cfg.SuspicionMult
+	mc.SuspicionMaxTimeoutMult = cfg.SuspicionMaxTimeoutMult
+
+	// Serf sends member events while holding its member lock; the loop
+	// drains them promptly and the buffer absorbs bursts.
+	events := make(chan serf.Event, 256)
+	sc.EventCh = events
+	s, err := serf.Create(sc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip: %w", err)
+	}
+	g := &Gossip{
+		cfg:       cfg,
+		log:       logger,
+		serf:      s,
+		localAddr: s.Memberlist().LocalNode().Address(),
+		events:    events,
+		stop:      make(chan struct{}),
+	}
+	self := toMember(s.LocalMember())
+	members := map[string]Member{self.Name: self}
+	g.publish(members)
+	g.wg.Add(1)
+	go g.run(members)
+	logger.Info("gossip started", "addr", g.localAddr, "encrypted", ring != nil,
+		"probe_interval", cfg.ProbeInterval, "probe_timeout", cfg.ProbeTimeout,
+		"gossip_interval", cfg.GossipInterval, "suspicion_mult", cfg.SuspicionMult,
+		"suspicion_max_timeout_mult", cfg.SuspicionMaxTimeoutMult)
+	return g, nil
+}
+
+// resolveHostPort splits host:port and resolves host to one IP address.
+// An empty host is the unspecified IPv4 address. defPort (when ≥ 0) is
+// used when the port is missing.
+func resolveHostPort(hostport string, defPort int) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		if defPort < 0 {
+			return "", 0, err
+		}
+		host, portStr = hostport, strconv.Itoa(defPort)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", portStr, err)
+	}
+	if host == "" {
+		return "0.0.0.0", int(port), nil
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), int(port), nil
+	}
+	ip, err := net.ResolveIPAddr("ip", host)
+	if err != nil {
+		return "", 0, err
+	}
+	return ip.IP.String(), int(port), nil
+}
+
+// run owns the serf event stream: it folds member events into a fresh
+// view and publishes it. Serf blocks on this channel, so nothing here
+// waits on anything but the channel.
+func (g *Gossip) run(members map[string]Member) {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case ev := <-g.events:
+			changed := g.apply(members, ev)
+			// Fold whatever else is queued so a burst publishes once.
+			for more := true; more; {
+				select {
+				case ev := <-g.events:
+					changed = g.apply(members, ev) || changed
+				default:
+					more = false
+				}
+			}
+			if changed {
+				g.publish(members)
+			}
+		}
+	}
+}
+
+// apply folds one serf event into members and reports whether it changed
+// membership or meta. Serf events carry the member's full state, so the
+// view never needs to ask serf (whose lock the sender holds).
+func (g *Gossip) apply(members map[string]Member, ev serf.Event) bool {
+	me, ok := ev.(serf.MemberEvent)
+	if !ok {
+		return false // user events and queries: not used
+	}
+	for _, sm := range me.Members {
+		if me.Type == serf.EventMemberReap {
+			delete(members, sm.Name)
+			continue
+		}
+		m := toMember(sm)
+		if m.MetaErr != nil {
+			g.log.Warn("gossip member meta skipped", "member", m.Name, "err", m.MetaErr)
+		}
+		members[m.Name] = m
+	}
+	return true
+}
+
+// publish swaps in a new view of members and wakes Changed waiters.
+func (g *Gossip) publish(members map[string]Member) {
+	list := make([]Member, 0, len(members))
+	for _, m := range members {
+		list = append(list, m)
+	}
+	slices.SortFunc(list, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	old := g.view.Swap(&gossipView{members: list, changed: make(chan struct{})})
+	if old != nil {
+		close(old.changed)
+	}
+}
+
+func toMember(sm serf.Member) Member {
+	m := Member{
+		Name: sm.Name,
+		Addr: net.JoinHostPort(sm.Addr.String(), strconv.Itoa(int(sm.Port))),
+	}
+	switch sm.Status {
+	case serf.StatusAlive:
+		m.Status = MemberAlive
+	case serf.StatusLeaving:
+		m.Status = MemberLeaving
+	case serf.StatusLeft:
+		m.Status = MemberLeft
+	default:
+		m.Status = MemberFailed
+	}
+	m.Meta, m.MetaErr = ParseMeta(sm.Tags)
+	return m
+}
+
+// runOwned runs fn on a goroutine the Gossip owns and waits for it or for
+// ctx. When ctx ends first fn keeps running to completion (serf calls
+// cannot be cancelled) and Shutdown waits for it.
+func (g *Gossip) runOwned(ctx context.Context, fn func()) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return ErrGossipClosed
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer g.wg.Done()
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Join contacts the members at addrs (host:port) and exchanges full state
+// with each. It returns how many were reached; the error is non-nil only
+// when none was. It blocks until done or ctx ends (each unreachable
+// address may take up to memberlist's 10 s TCP timeout); a join that
+// outlives ctx may still complete.
+func (g *Gossip) Join(ctx context.Context, addrs []string) (int, error) {
+	if len(addrs) == 0 {
+		return 0, errors.New("gossip join: no addresses")
+	}
+	var (
+		n   int
+		err error
+	)
+	if werr := g.runOwned(ctx, func() { n, err = g.serf.Join(addrs, true) }); werr != nil {
+		return 0, fmt.Errorf("gossip join: %w", werr)
+	}
+	if err != nil {
+		return n, fmt.Errorf("gossip join: %w", flattenMultiError(err))
+	}
+	return n, nil
+}
+
+// flattenMultiError turns memberlist's multierror (one error per address,
+// printed as a bulleted list) into its single error or an errors.Join.
+func flattenMultiError(err error) error {
+	var multi interface{ WrappedErrors() []error }
+	if !errors.As(err, &multi) {
+		return err
+	}
+	errs := multi.WrappedErrors()
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// LocalAddr is the gossip address (host:port) other members reach this
+// node at, with the real port when Bind asked for port 0.
+func (g *Gossip) LocalAddr() string { return g.localAddr }
+
+// Members returns a snapshot of the members this node knows, itself
+// included, sorted by name. It never blocks. The slice is the caller's;
+// the Meta values are shared and must not be modified.
+func (g *Gossip) Members() []Member {
+	return slices.Clone(g.view.Load().members)
+}
+
+// Changed returns a channel closed on the next change of membership or
+// meta (join, update, failure, leave, reap). It never blocks. To miss no
+// change, call Changed before Members.
+func (g *Gossip) Changed() <-chan struct{} {
+	return g.view.Load().changed
+}
+
+// SetMeta announces m in place of the current meta. It blocks until the
+// update is queued for gossip, at most serf's broadcast timeout (5 s).
+func (g *Gossip) SetMeta(m NodeMeta) error {
+	tags, err := m.Tags()
+	if err != nil {
+		return fmt.Errorf("set gossip meta: %w", err)
+	}
+	g.metaMu.Lock()
+	defer g.metaMu.Unlock()
+	if err := g.serf.SetTags(tags); err != nil {
+		return fmt.Errorf("set gossip meta: %w", err)
+	}
+	return nil
+}
+
+// RTT estimates the round trip from this node to node from their serf
+// network coordinates. ok is false until a coordinate for node is known
+// (after a probe exchange). A failed member keeps its last coordinate
+// until it is reaped; combine with Members for health.
+func (g *Gossip) RTT(node string) (time.Duration, bool) {
+	other, ok := g.serf.GetCachedCoordinate(node)
+	if !ok {
+		return 0, false
+	}
+	self, err := g.serf.GetCoordinate()
+	if err != nil || !self.IsCompatibleWith(other) {
+		return 0, false
+	}
+	return self.DistanceTo(other), true
+}
+
+// RTTBetween estimates the round trip between two members, as known to
+// this node, from their network coordinates.
+func (g *Gossip) RTTBetween(a, b string) (time.Duration, bool) {
+	ca, ok := g.serf.GetCachedCoordinate(a)
+	if !ok {
+		return 0, false
+	}
+	cb, ok := g.serf.GetCachedCoordinate(b)
+	if !ok || !ca.IsCompatibleWith(cb) {
+		return 0, false
+	}
+	return ca.DistanceTo(cb), true
+}
+
+// Leave announces this node's departure so peers mark it "left" rather
+// than "failed". It blocks until the leave has propagated (serf waits up
+// to its 5 s broadcast timeout, then 1 s) or ctx ends. Call Shutdown
+// afterwards.
+func (g *Gossip) Leave(ctx context.Context) error {
+	var err error
+	if werr := g.runOwned(ctx, func() { err = g.serf.Leave() }); werr != nil {
+		return fmt.Errorf("gossip leave: %w", werr)
+	}
+	if err != nil {
+		return fmt.Errorf("gossip leave: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops gossip at once. Without a Leave before, peers see this
+// node fail. It waits for the event loop and for calls still running
+// after their context ended. It is safe to call more than once.
+func (g *Gossip) Shutdown() error {
+	g.once.Do(func() {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+		if err := g.serf.Shutdown(); err != nil {
+			g.err = fmt.Errorf("gossip shutdown: %w", err)
+		}
+		close(g.stop)
+		g.wg.Wait()
+		g.log.Info("gossip stopped")
+	})
+	return g.err
+}

@@ -1,0 +1,280 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/cluster/pki"
+	"github.com/portico-gw/portico/configs"
+)
+
+// maxVoters is the largest Raft group the leader builds from gossip; more
+// control nodes stay out of Raft (3 or 5 voters is the design).
+const maxVoters = 5
+
+// clusterTLS loads the node-to-node certificate, or generates a CA and a
+// node certificate under data_dir/tls when none is configured (one node;
+// a cluster shares one CA, see `portico ca`).
+func (n *Node) clusterTLS() (*pki.MTLS, error) {
+	cfg := n.cfg
+	if cfg.TLS.CAFile != "" {
+		return pki.MutualTLS(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	}
+	dir := filepath.Join(cfg.DataDir, "tls")
+	ca, err := pki.EnsureCA(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local cluster CA: %w", err)
+	}
+	certFile, keyFile := filepath.Join(dir, "node.pem"), filepath.Join(dir, "node-key.pem")
+	if _, err := pki.EnsureCert(ca, certFile, keyFile, pki.IssueOptions{CommonName: cfg.Name, IPs: listenIPs(cfg)}); err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	return pki.MutualTLS(ca.CertFile, certFile, keyFile)
+}
+
+// listenIPs are the IPs of the node's listeners, for its certificate.
+func listenIPs(cfg configs.Node) []net.IP {
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	for _, a := range []string{cfg.Internal.Listen, cfg.Internal.Advertise, cfg.Raft.Listen, cfg.Raft.Advertise} {
+		if ip := net.ParseIP(hostOf(a)); ip != nil && !ip.IsUnspecified() && !slices.ContainsFunc(ips, ip.Equal) {
+			ips = append(ips, ip)
+		}
+	}
+	return ips
+}
+
+// gossipKeys reads the initial gossip key from gossip.key_file.
+func gossipKeys(file string) ([][]byte, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read gossip key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("gossip key %s is not base64: %w", file, err)
+	}
+	switch len(key) {
+	case 16, 24, 32:
+	default:
+		return nil, fmt.Errorf("gossip key %s must be 16, 24 or 32 bytes, not %d", file, len(key))
+	}
+	return [][]byte{key}, nil
+}
+
+// meta is what this node announces.
+func (n *Node) meta(health string, configIndex uint64, raftState bool) cluster.NodeMeta {
+	a := n.Addrs()
+	addrs := map[string]string{"admin": a.Admin, "internal": a.Internal}
+	if a.Regional != "" {
+		addrs["regional"] = a.Regional
+	}
+	if a.Raft != "" {
+		addrs["raft"] = a.Raft
+	}
+	return cluster.NodeMeta{
+		Region: n.cfg.Region, Roles: n.cfg.Roles, Addrs: addrs, ConfigIndex: configIndex,
+		Health: health, Version: Version, RaftState: raftState,
+	}
+}
+
+// announce keeps the node's gossip meta current: the config index it
+// serves and its health. It returns when ctx is done.
+func (n *Node) announce(ctx context.Context, g *cluster.Gossip, served *cluster.Served, store *cluster.Store, health func() string) {
+	var last cluster.NodeMeta
+	for {
+		changed := served.Changed()
+		m := n.meta(health(), served.State().Index, store != nil && store.HasState())
+		if m.ConfigIndex != last.ConfigIndex || m.Health != last.Health || m.RaftState != last.RaftState {
+			if err := g.SetMeta(m); err != nil {
+				n.log.Warn("cannot update gossip meta", "err", err)
+			}
+			last = m
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(time.Second): // health and raft state change without a config change
+		}
+	}
+}
+
+// joinLoop joins the configured gossip addresses, retrying with backoff
+// until one answers or ctx is done.
+func (n *Node) joinLoop(ctx context.Context, g *cluster.Gossip, addrs []string) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		joined, err := g.Join(jctx, addrs)
+		cancel()
+		if joined > 0 {
+			n.log.Info("joined the cluster", "contacted", joined)
+			return
+		}
+		n.log.Warn("cannot join the cluster yet; retrying", "join", addrs, "err", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// controlMembers are the alive control nodes with a Raft address.
+func controlMembers(g *cluster.Gossip) []cluster.Member {
+	var out []cluster.Member
+	for _, m := range g.Members() {
+		if m.Status == cluster.MemberAlive && m.MetaErr == nil && slices.Contains(m.Meta.Roles, configs.RoleControl) && m.Meta.Addrs["raft"] != "" {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// bootstrapLoop bootstraps a new Raft cluster once bootstrap_expect
+// control nodes have met through gossip and none of them has Raft state.
+// Every one of them derives the same voter list (the first expect names,
+// sorted), so they bootstrap identically. A node that is not in that list,
+// or that sees a member with state, waits to be added by the leader.
+func (n *Node) bootstrapLoop(ctx context.Context, g *cluster.Gossip, store *cluster.Store, expect int) {
+	for !store.HasState() {
+		changed := g.Changed()
+		members := controlMembers(g)
+		if len(members) >= expect {
+			withState := slices.ContainsFunc(members, func(m cluster.Member) bool { return m.Meta.RaftState && m.Name != n.cfg.Name })
+			if withState {
+				n.log.Info("a control node already has Raft state; waiting to be added by the leader")
+				return
+			}
+			voters := members[:expect]
+			if !slices.ContainsFunc(voters, func(m cluster.Member) bool { return m.Name == n.cfg.Name }) {
+				n.log.Info("enough control nodes to bootstrap without this one; waiting to be added by the leader")
+				return
+			}
+			var servers []cluster.Server
+			for _, m := range voters {
+				servers = append(servers, cluster.Server{ID: m.Name, Address: m.Meta.Addrs["raft"]})
+			}
+			if err := store.Bootstrap(servers); err != nil {
+				n.log.Error("bootstrap failed", "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// reconcileLoop runs on every control node; while it leads, it adds alive
+// control members that are not in the Raft configuration (up to
+// maxVoters) and removes members that left gracefully.
+func (n *Node) reconcileLoop(ctx context.Context, g *cluster.Gossip, store *cluster.Store) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		changed := g.Changed()
+		if store.IsLeader() {
+			if err := n.reconcile(ctx, g, store); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Warn("raft membership reconcile", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) reconcile(ctx context.Context, g *cluster.Gossip, store *cluster.Store) error {
+	servers, err := store.Servers()
+	if err != nil {
+		return err
+	}
+	inRaft := map[string]cluster.Server{}
+	voters := 0
+	for _, s := range servers {
+		inRaft[s.ID] = s
+		if s.Voter {
+			voters++
+		}
+	}
+	for _, m := range g.Members() {
+		if s, ok := inRaft[m.Name]; ok && m.Status == cluster.MemberLeft && m.Name != n.cfg.Name {
+			n.log.Info("removing a control node that left", "node", m.Name)
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := store.RemoveServer(rctx, s.ID)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range controlMembers(g) {
+		addr := m.Meta.Addrs["raft"]
+		if s, ok := inRaft[m.Name]; ok && s.Address == addr {
+			continue
+		}
+		if _, ok := inRaft[m.Name]; !ok && voters >= maxVoters {
+			n.log.Warn("not adding a control node: the Raft group is full", "node", m.Name, "voters", voters)
+			continue
+		}
+		n.log.Info("adding a control node to Raft", "node", m.Name, "raft", addr)
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := store.AddVoter(actx, m.Name, addr)
+		cancel()
+		if err != nil {
+			return err
+		}
+		voters++
+	}
+	return nil
+}
+
+// controlPeers returns the internal URLs of alive control nodes, those in
+// this node's region first, for the config follower.
+func (n *Node) controlPeers(g *cluster.Gossip) func() []string {
+	return func() []string {
+		var near, far []string
+		for _, m := range controlMembers(g) {
+			addr := m.Meta.Addrs["internal"]
+			if addr == "" || m.Name == n.cfg.Name {
+				continue
+			}
+			if m.Meta.Region == n.cfg.Region {
+				near = append(near, "https://"+addr)
+			} else {
+				far = append(far, "https://"+addr)
+			}
+		}
+		return append(near, far...)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
