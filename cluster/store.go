@@ -53,6 +53,8 @@ type Config struct {
 	// Timeouts; zero means raft's defaults.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// SnapshotThreshold and TrailingLogs; zero means raft's defaults.
+	SnapshotThreshold, TrailingLogs uint64
 }
 
 // Store is the Raft-backed state of one node.
@@ -155,12 +157,19 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.ElectionTimeout > 0 {
 		rc.ElectionTimeout = cfg.ElectionTimeout
 	}
-	existing, err := raft.HasExistingState(w, w, snaps)
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	logs := walStore{w}
+	existing, err := raft.HasExistingState(logs, w, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
 	s.hasState = existing
-	r, err := raft.NewRaft(rc, s.fsm, w, w, snaps, s.transport)
+	r, err := raft.NewRaft(rc, s.fsm, logs, w, snaps, s.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -218,5 +219,41 @@ func TestSecondOpenOfDataDirFails(t *testing.T) {
 	_, err := Open(Config{NodeID: "n2", DataDir: dir, Listen: "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "in use by another portico process") {
 		t.Fatalf("second open: err = %v, want in-use error", err)
+	}
+}
+
+// After a snapshot compacts the log, entries below the first index are
+// gone for raft, even while raft-wal still holds them in its tail segment.
+func TestCompactedEntriesAreNotServed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(Config{NodeID: "n1", DataDir: dir, Listen: "127.0.0.1:0", BootstrapExpect: 1, TrailingLogs: 4,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := s.PutAPI(context.Background(), testAPI(fmt.Sprintf("cmpct%05d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	logs := walStore{s.wal}
+	first, _ := logs.FirstIndex()
+	if first <= 2 {
+		t.Fatalf("first index %d: the snapshot did not compact the log", first)
+	}
+	var l raft.Log
+	if err := logs.GetLog(first-1, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("GetLog below the first index: err = %v, want ErrLogNotFound", err)
+	}
+	if err := logs.GetLog(first, &l); err != nil {
+		t.Fatalf("GetLog at the first index: %v", err)
 	}
 }

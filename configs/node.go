@@ -84,6 +84,12 @@ type RaftConfig struct {
 	// defaults; leader failover measured at 2-2.9s on a LAN).
 	HeartbeatTimeout Duration `json:"heartbeat_timeout,omitempty"`
 	ElectionTimeout  Duration `json:"election_timeout,omitempty"`
+	// SnapshotThreshold is how many log entries trigger a snapshot, and
+	// TrailingLogs how many entries a snapshot leaves in the log for
+	// followers that are slightly behind (others get the snapshot).
+	// Defaults 8192 and 10240 (raft's).
+	SnapshotThreshold uint64 `json:"snapshot_threshold,omitempty"`
+	TrailingLogs      uint64 `json:"trailing_logs,omitempty"`
 }
 
 // InternalConfig is the node-to-node listener.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -236,6 +237,10 @@ func (n *Node) reconcile(ctx context.Context, g *cluster.Gossip, store *cluster.
 			n.log.Warn("not adding a control node: the Raft group is full", "node", m.Name, "voters", voters)
 			continue
 		}
+		if err := n.verifyPeer(ctx, m); err != nil {
+			n.log.Warn("not adding a control node to Raft: it does not prove a certificate from the cluster CA for its name", "node", m.Name, "err", err)
+			continue
+		}
 		n.log.Info("adding a control node to Raft", "node", m.Name, "raft", addr)
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := store.AddVoter(actx, m.Name, addr)
@@ -246,6 +251,24 @@ func (n *Node) reconcile(ctx context.Context, g *cluster.Gossip, store *cluster.
 		voters++
 	}
 	return nil
+}
+
+// verifyPeer checks, on the member's internal listener, that it holds a
+// certificate from the cluster CA issued for its gossip name. Gossip alone
+// proves only the gossip key; Raft membership needs the certificate.
+func (n *Node) verifyPeer(ctx context.Context, m cluster.Member) error {
+	addr := m.Meta.Addrs["internal"]
+	if addr == "" {
+		return errors.New("it announces no internal address")
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: n.mtls.Client(m.Name)}
+	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(vctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // controlPeers returns the internal URLs of alive control nodes, those in

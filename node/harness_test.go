@@ -33,12 +33,13 @@ type testNode struct {
 	https  *http.Client
 	region string
 	zone   string
+	cfg    configs.Node
 	stop   func()
 }
 
 func startNode(t testing.TB, dataDir string) *testNode {
 	t.Helper()
-	cfg := configs.Node{
+	return startNodeCfg(t, configs.Node{
 		Name: "test-1", Region: "us-east-1", Zone: "portico.test", DataDir: dataDir,
 		Admin:     configs.AdminConfig{Listen: "127.0.0.1:0"},
 		Regional:  configs.ListenerConfig{Listen: "127.0.0.1:0"},
@@ -46,6 +47,26 @@ func startNode(t testing.TB, dataDir string) *testNode {
 		Internal:  configs.InternalConfig{Listen: "127.0.0.1:0"},
 		Gossip:    configs.GossipConfig{Listen: "127.0.0.1:0"},
 		AccessLog: "off", ShutdownGrace: configs.Duration(2 * time.Second),
+	})
+}
+
+// startNodeCfg starts a node from a config; listeners left empty get
+// kernel-chosen loopback ports.
+func startNodeCfg(t testing.TB, cfg configs.Node) *testNode {
+	t.Helper()
+	for _, l := range []*string{&cfg.Admin.Listen, &cfg.Regional.Listen, &cfg.Raft.Listen, &cfg.Internal.Listen, &cfg.Gossip.Listen} {
+		if *l == "" {
+			*l = "127.0.0.1:0"
+		}
+	}
+	if cfg.Zone == "" {
+		cfg.Zone = "portico.test"
+	}
+	if cfg.AccessLog == "" {
+		cfg.AccessLog = "off"
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = configs.Duration(2 * time.Second)
 	}
 	n, err := New(cfg, slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
@@ -64,9 +85,13 @@ func startNode(t testing.TB, dataDir string) *testNode {
 		t.Fatal("node not ready within 60s")
 	}
 	addrs := n.Addrs()
-	tn := &testNode{
-		t: t, node: n, client: NewClient(addrs.Admin), region: cfg.Region, zone: cfg.Zone,
-		https: httpsClient(t, addrs.CAFile, addrs.Regional),
+	tn := &testNode{t: t, node: n, client: NewClient(addrs.Admin), region: cfg.Region, zone: cfg.Zone, cfg: cfg}
+	if addrs.Regional != "" {
+		ca := addrs.CAFile
+		if ca == "" {
+			ca = cfg.TLS.CAFile // certificates issued by the test's CA
+		}
+		tn.https = httpsClient(t, ca, addrs.Regional)
 	}
 	stopped := false
 	tn.stop = func() {

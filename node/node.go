@@ -33,6 +33,7 @@ type Node struct {
 	ready        chan struct{}
 	stopRegional func()
 	regionalDone chan struct{}
+	mtls         *pki.MTLS
 	mu           sync.Mutex
 	addrs        Addrs // set before ready is closed
 	store        *cluster.Store
@@ -113,6 +114,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	n.mtls = mt
 	served, err := cluster.OpenServed(cfg.DataDir, n.log.With("component", "config"))
 	if err != nil {
 		return err
@@ -149,6 +151,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			ServerTLS: mt.Server, ClientTLS: mt.Client(""),
 			BootstrapExpect:  cfg.BootstrapExpect,
 			HeartbeatTimeout: cfg.Raft.HeartbeatTimeout.D(), ElectionTimeout: cfg.Raft.ElectionTimeout.D(),
+			SnapshotThreshold: cfg.Raft.SnapshotThreshold, TrailingLogs: cfg.Raft.TrailingLogs,
 		})
 		if err != nil {
 			return err

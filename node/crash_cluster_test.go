@@ -1,0 +1,476 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/cluster/pki"
+	"github.com/portico-gw/portico/configs"
+)
+
+// crashRegions are the regions of the crash test's three control nodes.
+var crashRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-1"}
+
+// Ports every crash-test node uses on its own loopback address, as
+// `portico dev` does.
+const (
+	crashAdminPort    = 9180
+	crashRaftPort     = 9181
+	crashGossipPort   = 9182
+	crashInternalPort = 9183
+	crashRegionalPort = 8443
+)
+
+// crashNode is one `portico run` process of the crash test's cluster.
+type crashNode struct {
+	cfg    configs.Node
+	client *Client
+	p      *proc
+}
+
+func (n *crashNode) name() string { return n.cfg.Name }
+
+// status reads the node's Raft view, bounded by a short timeout.
+func (n *crashNode) status() (cluster.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var st cluster.Status
+	err := n.client.Do(ctx, "GET", "/v1/status", nil, &st)
+	return st, err
+}
+
+// names returns how often each API name occurs in the node's state, and
+// the state's index.
+func (n *crashNode) names() (map[string]int, uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var list struct {
+		APIs  []*configs.API `json:"apis"`
+		Index uint64         `json:"index"`
+	}
+	if err := n.client.Do(ctx, "GET", "/v1/apis", nil, &list); err != nil {
+		return nil, 0, err
+	}
+	counts := map[string]int{}
+	for _, a := range list.APIs {
+		counts[a.Name]++
+	}
+	return counts, list.Index, nil
+}
+
+// crashPrefix picks a random 127.x.y loopback /24 on which every listener
+// of n nodes can bind, so the fixed ports cannot collide with other tests
+// (TestMakeRunServesTheDemo draws from 127.100-199.*).
+func crashPrefix(t *testing.T, n int) string {
+	t.Helper()
+	var lastErr error
+	for range 20 {
+		prefix := fmt.Sprintf("127.%d.%d", 200+rand.IntN(50), rand.IntN(250))
+		if lastErr = canBind(prefix, n); lastErr == nil {
+			return prefix
+		}
+	}
+	t.Fatalf("no free loopback /24 for the cluster (needs 127.0.0.0/8 routed to lo, as on Linux): %v", lastErr)
+	return ""
+}
+
+func canBind(prefix string, n int) error {
+	var closers []interface{ Close() error }
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		ip := fmt.Sprintf("%s.%d", prefix, i+1)
+		for _, port := range []int{crashAdminPort, crashRaftPort, crashGossipPort, crashInternalPort, crashRegionalPort} {
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				return err
+			}
+			closers = append(closers, ln)
+		}
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(crashGossipPort)))
+		if err != nil {
+			return err
+		}
+		closers = append(closers, pc)
+	}
+	return nil
+}
+
+// startCrashCluster starts three control+regional nodes, one per region,
+// as separate `portico run` processes sharing a CA and a gossip key, and
+// waits until each answers /healthz.
+func startCrashCluster(t *testing.T) []*crashNode {
+	t.Helper()
+	bin := portico(t)
+	dir := t.TempDir()
+	prefix := crashPrefix(t, len(crashRegions))
+	ca, err := pki.CreateCA(filepath.Join(dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "gossip.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(cluster.GenerateKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*crashNode
+	for i, region := range crashRegions {
+		ip := fmt.Sprintf("%s.%d", prefix, i+1)
+		addr := func(port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
+		cfg := configs.Node{
+			Name: region + "-a", Region: region, Zone: "portico.test",
+			Roles:   []string{configs.RoleControl, configs.RoleRegional},
+			DataDir: filepath.Join(dir, region+"-a"),
+			Admin:   configs.AdminConfig{Listen: addr(crashAdminPort)}, Regional: configs.ListenerConfig{Listen: addr(crashRegionalPort)},
+			Raft: configs.RaftConfig{Listen: addr(crashRaftPort),
+				HeartbeatTimeout: configs.Duration(500 * time.Millisecond), ElectionTimeout: configs.Duration(500 * time.Millisecond)},
+			Internal:        configs.InternalConfig{Listen: addr(crashInternalPort)},
+			Gossip:          configs.GossipConfig{Listen: addr(crashGossipPort), KeyFile: keyFile},
+			BootstrapExpect: len(crashRegions), AccessLog: "off", ShutdownGrace: configs.Duration(2 * time.Second),
+		}
+		if i > 0 {
+			cfg.Join = []string{nodes[0].cfg.Gossip.Listen}
+		}
+		tlsDir := filepath.Join(cfg.DataDir, "tls")
+		hostIP := net.ParseIP(ip)
+		cert, key, err := ca.IssueFiles(tlsDir, "node", pki.IssueOptions{CommonName: cfg.Name, IPs: []net.IP{hostIP}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: cert, KeyFile: key}
+		cert, key, err = ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: cfg.Name,
+			DNSNames: []string{"*." + region + "." + cfg.Zone}, IPs: []net.IP{hostIP}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Regional.CertFile, cfg.Regional.KeyFile = cert, key
+		nodes = append(nodes, &crashNode{cfg: cfg})
+	}
+	for _, n := range nodes {
+		b, err := json.MarshalIndent(n.cfg, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, n.name()+".json")
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n.p = startProc(t, dir, bin, "run", "--config", file)
+	}
+	for _, n := range nodes {
+		n.client = waitAdmin(t, n.cfg.Admin.Listen)
+	}
+	return nodes
+}
+
+// crashLeader returns the node that leads, when every given node answers,
+// exactly one says it leads, all the others name it, and its cluster view
+// marks it (and only it) as leader.
+func crashLeader(nodes []*crashNode) (*crashNode, error) {
+	var leader *crashNode
+	var statuses []cluster.Status
+	for _, n := range nodes {
+		st, err := n.status()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n.name(), err)
+		}
+		statuses = append(statuses, st)
+		if st.State == "Leader" {
+			if leader != nil {
+				return nil, fmt.Errorf("both %s and %s say they lead", leader.name(), n.name())
+			}
+			leader = n
+		}
+	}
+	if leader == nil {
+		return nil, fmt.Errorf("no node leads yet: %+v", statuses)
+	}
+	for i, st := range statuses {
+		if st.Leader != leader.cfg.Raft.Listen {
+			return nil, fmt.Errorf("%s names leader %q, not %s (%s)", nodes[i].name(), st.Leader, leader.name(), leader.cfg.Raft.Listen)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var cs clusterStatus
+	if err := leader.client.Do(ctx, "GET", "/v1/cluster/status", nil, &cs); err != nil {
+		return nil, fmt.Errorf("%s cluster status: %w", leader.name(), err)
+	}
+	var marked []string
+	for _, m := range cs.Members {
+		if m.Leader {
+			marked = append(marked, m.Name)
+		}
+	}
+	if len(marked) != 1 || marked[0] != leader.name() {
+		return nil, fmt.Errorf("/v1/cluster/status on %s marks %v as leader", leader.name(), marked)
+	}
+	return leader, nil
+}
+
+// crashAPIDef is a minimal MOCK API named name, in JSON.
+func crashAPIDef(name string) []byte {
+	return fmt.Appendf(nil, `{"name": %q, "description": "crash test write", "resources": [{"path": "/ping", `+
+		`"methods": {"GET": {"integration": {"type": "MOCK", "status_code": 200, "body": %q}}}}]}`, name, name)
+}
+
+// writeRecord is one create attempt. A write is acknowledged when the
+// admin API answered 2xx; anything else (an error status, a transport
+// error, a timeout) leaves its outcome unknown.
+type writeRecord struct {
+	writer     int
+	name       string
+	target     string
+	start, end time.Time
+	acked      bool
+	err        error
+}
+
+// writeLog collects the writers' records.
+type writeLog struct {
+	mu   sync.Mutex
+	recs []writeRecord
+}
+
+func (l *writeLog) add(r writeRecord) {
+	l.mu.Lock()
+	l.recs = append(l.recs, r)
+	l.mu.Unlock()
+}
+
+func (l *writeLog) all() []writeRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.recs)
+}
+
+// ackedSince counts each writer's acknowledged writes that started at or
+// after since.
+func (l *writeLog) ackedSince(writers int, since time.Time) []int {
+	counts := make([]int, writers)
+	for _, r := range l.all() {
+		if r.acked && !r.start.Before(since) {
+			counts[r.writer]++
+		}
+	}
+	return counts
+}
+
+// TestCrashClusterLosesNoAcknowledgedWrite: four clients create APIs
+// concurrently through followers and the leader of a three-region
+// cluster; the leader is SIGKILLed mid-way; once a new leader is elected,
+// every acknowledged write is present exactly once and no write, answered
+// or not, appears twice.
+func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster of the real binary")
+	}
+	t.Parallel()
+	nodes := startCrashCluster(t)
+
+	var leader *crashNode
+	eventually(t, 90*time.Second, func() error {
+		var err error
+		leader, err = crashLeader(nodes)
+		return err
+	})
+	var survivors []*crashNode
+	for _, n := range nodes {
+		if n != leader {
+			survivors = append(survivors, n)
+		}
+	}
+	t.Logf("leader %s; followers %s, %s", leader.name(), survivors[0].name(), survivors[1].name())
+
+	// Writers 0 and 1 write through one follower each, writer 2 through
+	// both in turn, writer 3 to the leader. After the kill everyone writes
+	// to the survivors. No write is retried.
+	const writers = 4
+	var killed atomic.Bool
+	route := func(w, seq int) *crashNode {
+		if killed.Load() {
+			return survivors[(w+seq)%2]
+		}
+		switch w {
+		case 0, 1:
+			return survivors[w]
+		case 2:
+			return survivors[seq%2]
+		default:
+			return leader
+		}
+	}
+	var wlog writeLog
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Pacing bounds the number of writes (each one rewrites the whole
+			// state file on every node); it is not synchronisation.
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				n := route(w, seq)
+				rec := writeRecord{writer: w, name: fmt.Sprintf("w%d-%d", w, seq), target: n.name(), start: time.Now()}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				rec.err = n.client.Do(ctx, "POST", "/v1/apis", crashAPIDef(rec.name), nil)
+				cancel()
+				rec.end, rec.acked = time.Now(), rec.err == nil
+				wlog.add(rec)
+			}
+		}()
+	}
+	stopWriters := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopWriters()
+
+	// Let writes happen: every writer has some acknowledged before the kill.
+	eventually(t, 60*time.Second, func() error {
+		if c := wlog.ackedSince(writers, time.Time{}); slices.Min(c) < 15 {
+			return fmt.Errorf("acknowledged writes per writer before the kill: %v", c)
+		}
+		return nil
+	})
+	killAt := time.Now()
+	if err := leader.p.signal(t, syscall.SIGKILL); err == nil {
+		t.Fatalf("SIGKILL did not kill %s", leader.name())
+	}
+	deadAt := time.Now()
+	killed.Store(true)
+	t.Logf("killed leader %s (pid %d); exited after %v", leader.name(), leader.p.cmd.Process.Pid, deadAt.Sub(killAt).Round(time.Millisecond))
+
+	// Keep writing until every writer has had writes acknowledged by the
+	// survivors, which needs a new leader.
+	eventually(t, 90*time.Second, func() error {
+		if c := wlog.ackedSince(writers, deadAt); slices.Min(c) < 10 {
+			return fmt.Errorf("acknowledged writes per writer after the kill: %v", c)
+		}
+		return nil
+	})
+	stopWriters()
+
+	var newLeader *crashNode
+	eventually(t, 60*time.Second, func() error {
+		var err error
+		newLeader, err = crashLeader(survivors)
+		return err
+	})
+	// A barrier write through the new leader: once it is acknowledged, the
+	// leader has applied every entry committed before it, so its state
+	// holds every acknowledged write. (A fresh leader applies entries of
+	// earlier terms only after committing one of its own.)
+	var counts map[string]int
+	var index uint64
+	barrier := 0
+	eventually(t, 60*time.Second, func() error {
+		barrier++
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := newLeader.client.Do(ctx, "POST", "/v1/apis", crashAPIDef(fmt.Sprintf("barrier-%d", barrier)), nil); err != nil {
+			return fmt.Errorf("barrier write on %s: %w", newLeader.name(), err)
+		}
+		var err error
+		counts, index, err = newLeader.names()
+		return err
+	})
+
+	recs := wlog.all()
+	attempted := map[string]bool{}
+	var acked, unknown, unknownPresent int
+	failures := map[string]int{} // by status, or "no answer"
+	firstAck := time.Duration(-1)
+	for _, r := range recs {
+		attempted[r.name] = true
+		switch got := counts[r.name]; {
+		case r.acked && got == 0:
+			t.Errorf("acknowledged write %s (writer %d via %s, %s after the kill) is lost", r.name, r.writer, r.target, r.end.Sub(killAt).Round(time.Millisecond))
+		case got > 1:
+			t.Errorf("write %s (acknowledged: %v, via %s) appears %d times", r.name, r.acked, r.target, got)
+		}
+		if r.acked {
+			acked++
+			if !r.start.Before(deadAt) && (firstAck < 0 || r.end.Sub(killAt) < firstAck) {
+				firstAck = r.end.Sub(killAt)
+			}
+		} else {
+			unknown++
+			var ae *APIError
+			if errors.As(r.err, &ae) {
+				failures[strconv.Itoa(ae.Status)]++
+			} else {
+				failures["no answer"]++
+			}
+			if counts[r.name] > 0 {
+				unknownPresent++
+			}
+		}
+	}
+	for name, c := range counts {
+		switch {
+		case strings.HasPrefix(name, "barrier-"):
+			if c > 1 {
+				t.Errorf("barrier write %s appears %d times", name, c)
+			}
+		case !attempted[name]:
+			t.Errorf("API %q appears %d times but was never written", name, c)
+		}
+	}
+	t.Logf("%d writes: %d acknowledged, %d unanswered or failed %v (%d of those applied anyway); state index %d on %s",
+		len(recs), acked, unknown, failures, unknownPresent, index, newLeader.name())
+	t.Logf("new leader %s; kill to first acknowledged write after it: %v", newLeader.name(), firstAck.Round(time.Millisecond))
+	if t.Failed() {
+		for _, r := range recs {
+			if !r.acked {
+				t.Logf("unacknowledged %s via %s at +%v: %v", r.name, r.target, r.start.Sub(killAt).Round(time.Millisecond), r.err)
+			}
+		}
+		return
+	}
+
+	// The other survivor converges on the same state.
+	var other *crashNode
+	for _, n := range survivors {
+		if n != newLeader {
+			other = n
+		}
+	}
+	eventually(t, 30*time.Second, func() error {
+		got, idx, err := other.names()
+		if err != nil {
+			return err
+		}
+		if idx < index {
+			return fmt.Errorf("%s is at index %d, the leader was at %d", other.name(), idx, index)
+		}
+		for name, c := range counts {
+			if got[name] != c {
+				return fmt.Errorf("%s has %s %d times, the leader %d", other.name(), name, got[name], c)
+			}
+		}
+		return nil
+	})
+}
