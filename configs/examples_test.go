@@ -13,6 +13,19 @@ func TestExamplesAreValid(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples: %v", err)
 	}
+	nodes, err := filepath.Glob("examples/cluster/*.yaml")
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("no cluster examples: %v", err)
+	}
+	for _, f := range nodes {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadNode(data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

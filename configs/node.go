@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -199,7 +201,7 @@ func (n *Node) Validate() error {
 	checkAddr(&p, "regional.listen", n.Regional.Listen)
 	checkAddr(&p, "raft.listen", n.Raft.Listen)
 	if n.Regional.Advertise != "" {
-		checkAddr(&p, "regional.advertise", n.Regional.Advertise)
+		checkHostPort(&p, "regional.advertise", n.Regional.Advertise)
 	}
 	if n.Raft.Advertise != "" {
 		checkAddr(&p, "raft.advertise", n.Raft.Advertise)
@@ -259,6 +261,26 @@ func checkAddr(p *problems, field, addr string) {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		p.add(field, "port must be a number from 0 to 65535, not %q", port)
 	}
+}
+
+var hostnameRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// checkHostPort accepts a DNS name as well as an IP: it is what clients
+// see in invoke URLs, not something this node binds.
+func checkHostPort(p *problems, field, addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err == nil && hostnameRE.MatchString(strings.ToLower(host)) {
+		if _, ipErr := netip.ParseAddr(host); ipErr != nil {
+			checkAddr(p, field, net.JoinHostPort("", mustPort(addr)))
+			return
+		}
+	}
+	checkAddr(p, field, addr)
+}
+
+func mustPort(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 // LoadNode reads a node config file (YAML or JSON, strict), fills
