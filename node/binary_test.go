@@ -265,6 +265,21 @@ func TestMakeRunServesTheDemo(t *testing.T) {
 	if _, err := os.Stat(stateFile); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("state file still there after a clean stop: %v", err)
 	}
+
+	// Restarted on the same data, the cluster comes back with its state and
+	// does not create the demo API a second time.
+	startProc(t, "..", portico(t), append([]string{"dev"}, strings.Fields(flags)...)...)
+	eventually(t, 120*time.Second, func() error {
+		_, err := ReadStateFile(stateFile)
+		return err
+	})
+	out, err = exec.Command(portico(t), "--state-file", stateFile, "apis", "list", "-o", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("apis list: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), `"name": "demo"`); n != 1 {
+		t.Fatalf("after a restart there are %d demo APIs, want 1:\n%s", n, out)
+	}
 }
 
 func (p *proc) output() string {

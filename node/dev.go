@@ -247,15 +247,15 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	return err
 }
 
-// waitLeader polls a node's status until it knows a Raft leader.
+// waitLeader polls a node's status until it knows a Raft leader and has
+// applied every entry in its own log, so what it reads is at least what it
+// served before a restart (the demo setup reads before it writes).
 func waitLeader(ctx context.Context, c *Client, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
-		var st struct {
-			Leader string `json:"leader"`
-		}
+		var st cluster.Status
 		err := c.Do(ctx, "GET", "/v1/status", nil, &st)
-		if err == nil && st.Leader != "" {
+		if err == nil && st.Leader != "" && st.AppliedIndex >= st.LastIndex && st.AppliedIndex >= st.CommitIndex {
 			return nil
 		}
 		if time.Now().After(deadline) {
