@@ -154,7 +154,10 @@ func (ad *Admin) writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &tooBig):
 		status, body.Message = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		ad.log.Warn("admin write refused: no leader here", "err", err) // elections; clients retry
+	case status >= 500:
 		ad.log.Error("admin request failed", "err", err)
 	}
 	writeJSON(w, status, body)

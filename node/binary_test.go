@@ -2,10 +2,10 @@ package node
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"

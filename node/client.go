@@ -48,9 +48,30 @@ func NewClient(addr string) *Client {
 	return &Client{Base: strings.TrimRight(addr, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}
 }
 
+// retryNoLeader bounds how long Do retries a 503: the cluster is electing
+// a leader and the request was not applied, so resending it is safe.
+const retryNoLeader = 10 * time.Second
+
 // Do sends a request with an optional body (bytes are sent raw, anything
-// else as JSON) and decodes the JSON answer into out (when not nil).
+// else as JSON) and decodes the JSON answer into out (when not nil). A 503
+// (no Raft leader yet) is retried for up to 10 s.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	deadline := time.Now().Add(retryNoLeader)
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		err := c.do(ctx, method, path, body, out)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:

@@ -100,9 +100,12 @@ func (n *Node) announce(ctx context.Context, g *cluster.Gossip, served *cluster.
 		m := n.meta(health(), served.State().Index, store != nil && store.HasState())
 		if m.ConfigIndex != last.ConfigIndex || m.Health != last.Health || m.RaftState != last.RaftState {
 			if err := g.SetMeta(m); err != nil {
-				n.log.Warn("cannot update gossip meta", "err", err)
+				// Not recorded as sent: the next round (at most a second
+				// away) tries again.
+				n.log.Warn("cannot update gossip meta; retrying", "err", err)
+			} else {
+				last = m
 			}
-			last = m
 		}
 		select {
 		case <-ctx.Done():

@@ -226,6 +226,39 @@ func crashLeader(nodes []*crashNode) (*crashNode, error) {
 	return leader, nil
 }
 
+// crashRoutes says which node each writer writes to. Before the kill
+// writers 0 and 1 use one follower each, writer 2 both in turn and writer
+// 3 the leader; once the leader is killed everyone alternates between the
+// survivors. Writers read it through an atomic pointer; the test swaps it.
+type crashRoutes struct {
+	leader *crashNode
+	others []*crashNode
+	killed bool
+}
+
+func newCrashRoutes(nodes []*crashNode, leader *crashNode, killed bool) *crashRoutes {
+	r := &crashRoutes{leader: leader, killed: killed}
+	for _, n := range nodes {
+		if n != leader {
+			r.others = append(r.others, n)
+		}
+	}
+	return r
+}
+
+func (r *crashRoutes) route(w, seq int) *crashNode {
+	switch {
+	case r.killed:
+		return r.others[(w+seq)%2]
+	case w < 2:
+		return r.others[w]
+	case w == 2:
+		return r.others[seq%2]
+	default:
+		return r.leader
+	}
+}
+
 // crashAPIDef is a minimal MOCK API named name, in JSON.
 func crashAPIDef(name string) []byte {
 	return fmt.Appendf(nil, `{"name": %q, "description": "crash test write", "resources": [{"path": "/ping", `+
@@ -292,32 +325,12 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 		leader, err = crashLeader(nodes)
 		return err
 	})
-	var survivors []*crashNode
-	for _, n := range nodes {
-		if n != leader {
-			survivors = append(survivors, n)
-		}
-	}
-	t.Logf("leader %s; followers %s, %s", leader.name(), survivors[0].name(), survivors[1].name())
 
-	// Writers 0 and 1 write through one follower each, writer 2 through
-	// both in turn, writer 3 to the leader. After the kill everyone writes
-	// to the survivors. No write is retried.
+	// Four writers, routed by crashRoutes. No write is retried.
 	const writers = 4
-	var killed atomic.Bool
-	route := func(w, seq int) *crashNode {
-		if killed.Load() {
-			return survivors[(w+seq)%2]
-		}
-		switch w {
-		case 0, 1:
-			return survivors[w]
-		case 2:
-			return survivors[seq%2]
-		default:
-			return leader
-		}
-	}
+	var plan atomic.Pointer[crashRoutes]
+	plan.Store(newCrashRoutes(nodes, leader, false))
+	t.Logf("leader %s", leader.name())
 	var wlog writeLog
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -325,23 +338,30 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Pacing bounds the number of writes (each one rewrites the whole
-			// state file on every node); it is not synchronisation.
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
+			// Back to back while writes succeed, so the kill lands among
+			// writes in flight; 20 ms apart while they fail, which bounds
+			// the failed attempts during the election (a pause, not
+			// synchronisation).
+			pause := time.NewTimer(0)
+			defer pause.Stop()
 			for seq := 0; ; seq++ {
 				select {
 				case <-stop:
 					return
-				case <-tick.C:
+				case <-pause.C:
 				}
-				n := route(w, seq)
+				n := plan.Load().route(w, seq)
 				rec := writeRecord{writer: w, name: fmt.Sprintf("w%d-%d", w, seq), target: n.name(), start: time.Now()}
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				rec.err = n.client.Do(ctx, "POST", "/v1/apis", crashAPIDef(rec.name), nil)
 				cancel()
 				rec.end, rec.acked = time.Now(), rec.err == nil
 				wlog.add(rec)
+				if rec.acked {
+					pause.Reset(0)
+				} else {
+					pause.Reset(20 * time.Millisecond)
+				}
 			}
 		}()
 	}
@@ -355,12 +375,26 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 		}
 		return nil
 	})
+	// Leadership may have moved since the start (a loaded machine can
+	// delay heartbeats past the leader lease): kill whoever leads now.
+	var current *crashNode
+	eventually(t, 60*time.Second, func() error {
+		var err error
+		current, err = crashLeader(nodes)
+		return err
+	})
+	if current != leader {
+		t.Logf("leadership moved from %s to %s before the kill", leader.name(), current.name())
+		leader = current
+		plan.Store(newCrashRoutes(nodes, leader, false))
+	}
 	killAt := time.Now()
 	if err := leader.p.signal(t, syscall.SIGKILL); err == nil {
 		t.Fatalf("SIGKILL did not kill %s", leader.name())
 	}
 	deadAt := time.Now()
-	killed.Store(true)
+	plan.Store(newCrashRoutes(nodes, leader, true))
+	survivors := plan.Load().others
 	t.Logf("killed leader %s (pid %d); exited after %v", leader.name(), leader.p.cmd.Process.Pid, deadAt.Sub(killAt).Round(time.Millisecond))
 
 	// Keep writing until every writer has had writes acknowledged by the
@@ -373,29 +407,34 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 	})
 	stopWriters()
 
+	// A barrier write through the new leader, read back from it: a state
+	// that holds the barrier holds every entry committed before it, so
+	// every acknowledged write. (A fresh leader applies entries of earlier
+	// terms only once it has committed one of its own; and if leadership
+	// moved again, the barrier is missing from the read and this retries.)
 	var newLeader *crashNode
-	eventually(t, 60*time.Second, func() error {
-		var err error
-		newLeader, err = crashLeader(survivors)
-		return err
-	})
-	// A barrier write through the new leader: once it is acknowledged, the
-	// leader has applied every entry committed before it, so its state
-	// holds every acknowledged write. (A fresh leader applies entries of
-	// earlier terms only after committing one of its own.)
 	var counts map[string]int
 	var index uint64
 	barrier := 0
 	eventually(t, 60*time.Second, func() error {
+		var err error
+		if newLeader, err = crashLeader(survivors); err != nil {
+			return err
+		}
 		barrier++
+		name := fmt.Sprintf("barrier-%d", barrier)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := newLeader.client.Do(ctx, "POST", "/v1/apis", crashAPIDef(fmt.Sprintf("barrier-%d", barrier)), nil); err != nil {
+		if err := newLeader.client.Do(ctx, "POST", "/v1/apis", crashAPIDef(name), nil); err != nil {
 			return fmt.Errorf("barrier write on %s: %w", newLeader.name(), err)
 		}
-		var err error
-		counts, index, err = newLeader.names()
-		return err
+		if counts, index, err = newLeader.names(); err != nil {
+			return err
+		}
+		if counts[name] != 1 {
+			return fmt.Errorf("%s acknowledged %s but its state holds it %d times", newLeader.name(), name, counts[name])
+		}
+		return nil
 	})
 
 	recs := wlog.all()
@@ -407,7 +446,7 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 		attempted[r.name] = true
 		switch got := counts[r.name]; {
 		case r.acked && got == 0:
-			t.Errorf("acknowledged write %s (writer %d via %s, %s after the kill) is lost", r.name, r.writer, r.target, r.end.Sub(killAt).Round(time.Millisecond))
+			t.Errorf("acknowledged write %s (writer %d via %s, answered %s) is lost", r.name, r.writer, r.target, sinceKill(r.end, killAt))
 		case got > 1:
 			t.Errorf("write %s (acknowledged: %v, via %s) appears %d times", r.name, r.acked, r.target, got)
 		}
@@ -445,7 +484,7 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 	if t.Failed() {
 		for _, r := range recs {
 			if !r.acked {
-				t.Logf("unacknowledged %s via %s at +%v: %v", r.name, r.target, r.start.Sub(killAt).Round(time.Millisecond), r.err)
+				t.Logf("unacknowledged %s via %s, sent %s: %v", r.name, r.target, sinceKill(r.start, killAt), r.err)
 			}
 		}
 		return
@@ -473,4 +512,13 @@ func TestCrashClusterLosesNoAcknowledgedWrite(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// sinceKill says when t was relative to the kill.
+func sinceKill(t, killAt time.Time) string {
+	d := t.Sub(killAt).Round(time.Millisecond)
+	if d < 0 {
+		return fmt.Sprintf("%v before the kill", -d)
+	}
+	return fmt.Sprintf("%v after the kill", d)
 }

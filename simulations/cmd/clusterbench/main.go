@@ -1,0 +1,228 @@
+// Command clusterbench measures the cluster numbers the project tracks on
+// a 3-region cluster of real `portico run` processes on loopback:
+//
+//   - config propagation: for each of -deploys deployments, sent to the
+//     leader one after the other, the time from the admin API's answer
+//     (the entry is committed and applied on the leader) until every node —
+//     control, regional and edge — reports a served config index
+//     (GET /v1/status state_index, polled every 2 ms) at least the
+//     deployment's. Target: p99 ≤ 1 s on loopback.
+//   - leader failover: -kills times, SIGKILL the Raft leader and time until
+//     a write (a stage-variables PUT) is accepted through a surviving
+//     control node; then restart the killed node on its data directory and
+//     wait until the cluster has settled before the next kill. For
+//     reference, hashicorp/raft's default timeouts give 2–2.9 s here.
+//
+// Usage (from the module root):
+//
+//	go build -o bin/portico . && go run ./simulations/cmd/clusterbench -portico bin/portico [-deploys 20] [-kills 5]
+//
+// The cluster is `portico dev --regions 3 --edges 1` laid out as separate
+// processes, so a leader can be killed: in each of us-east-1, eu-west-1
+// and ap-southeast-1 one control+regional node and one edge node, each on
+// its own address of a random 127.x.y.0/24 (the dev ports, a shared CA and
+// gossip key, Raft heartbeat and election timeouts of 500 ms). Node
+// configs and logs live in a temporary directory (-keep keeps it).
+//
+// It prints a table and writes simulations/results/clusterbench-<time>.json.
+// Every process it starts is stopped when it returns, on an error and on
+// Ctrl-C; on Linux the kernel kills them too if the driver itself dies.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	portico  string
+	deploys  int
+	kills    int
+	ipPrefix string
+	keep     bool
+	results  string
+}
+
+func (o options) validate() error {
+	var problems []error
+	if o.portico == "" {
+		problems = append(problems, errors.New("-portico is required (the binary to run, e.g. bin/portico from make build)"))
+	}
+	if o.deploys < 1 {
+		problems = append(problems, errors.New("-deploys must be at least 1"))
+	}
+	if o.kills < 0 {
+		problems = append(problems, errors.New("-kills must not be negative"))
+	}
+	return errors.Join(problems...)
+}
+
+// budget bounds the whole run: start-up, each deploy's 30 s allowance and
+// each kill's election, restart and settling.
+func (o options) budget() time.Duration {
+	return 3*time.Minute + time.Duration(o.deploys)*30*time.Second + time.Duration(o.kills)*4*time.Minute
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clusterbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.portico, "portico", "", "`path` of the portico binary (required), e.g. bin/portico")
+	fs.IntVar(&o.deploys, "deploys", 20, "deploys whose propagation is timed")
+	fs.IntVar(&o.kills, "kills", 5, "leader SIGKILLs whose failover is timed")
+	fs.StringVar(&o.ipPrefix, "ip-prefix", "", "first three octets of the nodes' loopback addresses (default: a random free 127.x.y)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node configs, data, logs)")
+	fs.StringVar(&o.results, "results", "", "`dir`ectory for the JSON results (default: simulations/results in the module root)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: go run ./simulations/cmd/clusterbench -portico bin/portico [flags]\n\n")
+		fmt.Fprintf(fs.Output(), "Measures config propagation and leader failover on a 3-region cluster of portico processes.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "clusterbench: unexpected arguments %q\n", fs.Args())
+		fs.Usage()
+		return 2
+	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintf(stderr, "clusterbench: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first Ctrl-C the driver cleans up; a second one kills it
+	// (and, on Linux, its children with it).
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "clusterbench")
+	if err := bench(ctx, o, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "clusterbench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// bench runs the whole benchmark; every process it starts has stopped
+// when it returns.
+func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (err error) {
+	bin, err := filepath.Abs(o.portico)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("-portico %s is not an executable file (build it with make build)", o.portico)
+	}
+	resultsDir := o.results
+	if resultsDir == "" {
+		resultsDir = filepath.Join(moduleRoot(), "simulations", "results")
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, o.budget(), fmt.Errorf("benchmark took longer than its %v budget", o.budget()))
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "clusterbench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			log.Info("kept the temporary directory", "dir", dir)
+			return
+		}
+		if err != nil {
+			log.Info("rerun with -keep to keep the node configs, data and logs")
+		}
+		os.RemoveAll(dir)
+	}()
+	var procs group
+	defer procs.stop(10 * time.Second) // runs before the directory is removed
+
+	prefix := o.ipPrefix
+	nodes := 2 * len(regions)
+	if prefix == "" {
+		if prefix, err = pickPrefix(nodes); err != nil {
+			return err
+		}
+	} else if err := canBind(prefix, nodes); err != nil {
+		return fmt.Errorf("-ip-prefix %s: %w", prefix, err)
+	}
+	c, err := newCluster(bin, dir, prefix, &procs, log)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := c.startAll(ctx); err != nil {
+		return err
+	}
+	if err := c.settled(ctx, 2*time.Minute, true); err != nil {
+		return fmt.Errorf("cluster did not form: %w", err)
+	}
+	leader, _, err := c.leader(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("cluster formed", "nodes", len(c.nodes), "leader", leader.name(), "ip_prefix", prefix, "after", time.Since(start).Round(time.Millisecond))
+
+	var applied struct {
+		API struct {
+			ID string `json:"id"`
+		} `json:"api"`
+	}
+	actx, acancel := context.WithTimeout(ctx, 15*time.Second)
+	err = leader.client.Do(actx, "POST", "/v1/apply", []byte(benchAPI), &applied)
+	acancel()
+	if err != nil {
+		return fmt.Errorf("apply the bench API: %w", err)
+	}
+	apiID := applied.API.ID
+	if apiID == "" {
+		return errors.New("POST /v1/apply: the answer has no api.id")
+	}
+	if _, _, err := deploy(ctx, c, apiID, "clusterbench: first deployment"); err != nil {
+		return err
+	}
+	if err := c.settled(ctx, time.Minute, true); err != nil {
+		return err
+	}
+
+	props, err := measurePropagation(ctx, c, apiID, o.deploys, log)
+	if err != nil {
+		return fmt.Errorf("propagation: %w", err)
+	}
+	var fails []failoverRun
+	for k := range o.kills {
+		run, err := measureFailover(ctx, c, apiID, k+1, log)
+		if err != nil {
+			return fmt.Errorf("failover %d: %w", k+1, err)
+		}
+		fails = append(fails, run)
+	}
+
+	rep := newReport(bin, prefix, c, props, fails)
+	rep.print(stdout)
+	path, err := rep.write(resultsDir)
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nresults: %s\n", path)
+	return nil
+}
