@@ -37,6 +37,7 @@ lint: deps ## gofmt check, go vet, staticcheck
 	./bin/staticcheck ./...
 
 .PHONY: bench
-bench: deps build ## Go benchmarks, then the regional-proxy benchmark against the backend directly (wrk)
+bench: deps build ## Go benchmarks (incl. gossip failure detection), the regional-proxy benchmark (wrk), cluster propagation and failover
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./simulations/cmd/proxybench -portico $(BIN)
+	$(GO) run ./simulations/cmd/clusterbench -portico $(BIN) -deploys 20 -kills 5
