@@ -51,8 +51,9 @@ const maxPollWait = 25 * time.Second
 
 // StateHandler serves the committed state of src to followers. A request
 // with ?after=N answers at once when the state is newer than N, else waits
-// up to ?wait= (default and maximum 25s) and answers 304.
-func StateHandler(src configs.Source) http.Handler {
+// up to ?wait= (default and maximum 25s) and answers 304. Closing stop
+// ends every waiting poll at once (a node shutting down).
+func StateHandler(src configs.Source, stop <-chan struct{}) http.Handler {
 	var cache atomic.Pointer[encodedState]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
@@ -93,6 +94,10 @@ func StateHandler(src configs.Source) http.Handler {
 			select {
 			case <-changed:
 			case <-timer.C:
+				w.Header().Set(HeaderIndex, strconv.FormatUint(st.Index, 10))
+				w.WriteHeader(http.StatusNotModified)
+				return
+			case <-stop:
 				w.Header().Set(HeaderIndex, strconv.FormatUint(st.Index, 10))
 				w.WriteHeader(http.StatusNotModified)
 				return
@@ -204,6 +209,11 @@ type FollowerConfig struct {
 	Peers func() []string
 	// Client talks to peers (mutual TLS under the cluster CA).
 	Client *http.Client
+	// Newest returns the highest config index any node announces (from
+	// gossip), or 0. A peer that answers "nothing newer" below it is
+	// behind (partitioned, or not caught up) and the follower moves on.
+	// It must not block; nil means unknown.
+	Newest func() uint64
 	Logger *slog.Logger
 }
 
@@ -269,6 +279,12 @@ func (f *Follower) poll(ctx context.Context, peer string) error {
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNotModified:
+		if f.cfg.Newest != nil {
+			peerIndex, _ := strconv.ParseUint(resp.Header.Get(HeaderIndex), 10, 64)
+			if newest := f.cfg.Newest(); newest > peerIndex && newest > cur {
+				return fmt.Errorf("peer is behind (serves index %d, the cluster announces %d)", peerIndex, newest)
+			}
+		}
 		return nil
 	case http.StatusOK:
 	default:

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestFollowerFollowsPersistsAndServesWhenAlone(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, t.TempDir())
 	defer s.Close()
-	srv := httptest.NewServer(StateHandler(s))
+	srv := httptest.NewServer(StateHandler(s, nil))
 	defer srv.Close()
 
 	dir := t.TempDir()
@@ -75,7 +76,7 @@ func TestStateHandlerLongPoll(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, t.TempDir())
 	defer s.Close()
-	srv := httptest.NewServer(StateHandler(s))
+	srv := httptest.NewServer(StateHandler(s, nil))
 	defer srv.Close()
 	if err := s.PutAPI(context.Background(), testAPI("gggggggggg")); err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestFollowerRefusesAPeerThatIsBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srvAhead := httptest.NewServer(StateHandler(ahead))
+	srvAhead := httptest.NewServer(StateHandler(ahead, nil))
 	defer srvAhead.Close()
 	// A misbehaving peer that answers with an older state regardless.
 	srvBehind := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -184,5 +185,25 @@ func TestServedKeepsTheNewerState(t *testing.T) {
 	}
 	if s2.State().Index != 5 || s2.State().API("nnnnnnnnnn") == nil {
 		t.Fatalf("reopened served state = %d", s2.State().Index)
+	}
+}
+
+// A control node that answers "nothing newer" while gossip announces a
+// newer index is behind; the follower leaves it for another peer.
+func TestFollowerLeavesAPeerStuckBehindTheCluster(t *testing.T) {
+	t.Parallel()
+	behind := openStore(t, t.TempDir())
+	defer behind.Close()
+	stop := make(chan struct{})
+	srv := httptest.NewServer(StateHandler(behind, stop))
+	defer srv.Close()
+	served, err := OpenServed(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFollower(FollowerConfig{Served: served, Client: srv.Client(), Newest: func() uint64 { return 7 }})
+	close(stop) // the 304 comes at once
+	if err := f.poll(context.Background(), srv.URL); err == nil || !strings.Contains(err.Error(), "peer is behind") {
+		t.Fatalf("poll of a stale peer: err = %v, want peer is behind", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -34,6 +35,11 @@ func (e *ErrNotLeader) Error() string {
 // ErrConflict is returned when a committed entry found its precondition
 // gone (for example the API was deleted by a concurrent write).
 var ErrConflict = errors.New("conflict")
+
+// ErrOutcomeUnknown is returned when leadership was lost after the entry
+// was sent: it may still commit in the next leader's term. Callers must
+// not resend it blindly (a create would happen twice).
+var ErrOutcomeUnknown = errors.New("leadership was lost while the write was in flight; it may or may not have been applied")
 
 // Config opens a Store.
 type Config struct {
@@ -69,6 +75,15 @@ type Store struct {
 	transport *raft.NetworkTransport
 	mu        sync.Mutex
 	hasState  bool
+	// leaderReady is true while this node leads and has applied every
+	// entry committed before its term (a barrier); only then does it
+	// accept writes, so no read-modify-write acts on a stale state.
+	leaderReady atomic.Bool
+	notify      chan bool
+	stop        chan struct{}
+	loopDone    chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
 	// startIndex is the last log index on disk when the store opened;
 	// the store is ready once it has applied that far.
 	startIndex uint64
@@ -165,6 +180,8 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.ElectionTimeout > 0 {
 		rc.ElectionTimeout = cfg.ElectionTimeout
 	}
+	s.notify = make(chan bool, 8)
+	rc.NotifyCh = s.notify
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
 	}
@@ -182,6 +199,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	s.raft = r
+	s.stop, s.loopDone = make(chan struct{}), make(chan struct{})
+	go s.leadershipLoop()
 	if !existing && cfg.BootstrapExpect == 1 {
 		if err := s.Bootstrap([]Server{{ID: cfg.NodeID, Address: string(s.transport.LocalAddr())}}); err != nil {
 			r.Shutdown()
@@ -190,6 +209,31 @@ func Open(cfg Config) (*Store, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// leadershipLoop owns leaderReady: on gaining leadership it waits for a
+// barrier (every earlier entry applied) before accepting writes.
+func (s *Store) leadershipLoop() {
+	defer close(s.loopDone)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case leader := <-s.notify:
+			s.leaderReady.Store(false)
+			if !leader {
+				continue
+			}
+			if err := s.raft.Barrier(30 * time.Second).Error(); err != nil {
+				s.log.Warn("leader barrier failed; not accepting writes", "err", err)
+				continue
+			}
+			if s.raft.State() == raft.Leader {
+				s.leaderReady.Store(true)
+				s.log.Info("leading and caught up; accepting writes", "index", s.raft.AppliedIndex())
+			}
+		}
+	}
 }
 
 // Server is one Raft voter.
@@ -205,7 +249,8 @@ type Server struct {
 func (s *Store) HasState() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.hasState
+	// A node added by a leader has log entries without having bootstrapped.
+	return s.hasState || s.raft.LastIndex() > 0
 }
 
 // Bootstrap starts a new cluster with the given voters. Every voter must
@@ -214,7 +259,7 @@ func (s *Store) HasState() bool {
 func (s *Store) Bootstrap(voters []Server) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.hasState {
+	if s.hasState || s.raft.LastIndex() > 0 {
 		return nil
 	}
 	var conf raft.Configuration
@@ -259,8 +304,9 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	return s.wait(ctx, "remove server "+id, s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)))
 }
 
-// IsLeader reports whether this node leads.
-func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+// IsLeader reports whether this node leads and has applied every entry
+// committed before its term, so it may accept writes.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader && s.leaderReady.Load() }
 
 // Leader returns the leader's address and id, empty when unknown.
 func (s *Store) Leader() (addr, id string) {
@@ -295,7 +341,7 @@ func (s *Store) TransferLeadership(ctx context.Context) error {
 }
 
 func (s *Store) leaderOnly() error {
-	if s.raft.State() != raft.Leader {
+	if !s.IsLeader() {
 		addr, id := s.raft.LeaderWithID()
 		return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
 	}
@@ -335,8 +381,9 @@ func (s *Store) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		addr, _ := s.raft.LeaderWithID()
-		if addr != "" && s.raft.AppliedIndex() >= s.startIndex {
+		addr, id := s.raft.LeaderWithID()
+		selfLeads := string(id) == s.cfg.NodeID
+		if addr != "" && s.raft.AppliedIndex() >= s.startIndex && (!selfLeads || s.leaderReady.Load()) {
 			return nil
 		}
 		select {
@@ -419,9 +466,13 @@ func (s *Store) apply(ctx context.Context, t entryType, body any) error {
 	}
 	f := s.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			// Refused before it reached the log: safe to resend.
 			addr, id := s.raft.LeaderWithID()
 			return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+			return fmt.Errorf("raft apply %s: %w", t, ErrOutcomeUnknown)
 		}
 		return fmt.Errorf("raft apply %s: %w", t, err)
 	}
@@ -437,11 +488,18 @@ func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }
 // Close hands over nothing (single voter) and shuts Raft down, then
 // closes the files.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	var errs []error
 	if s.raft != nil {
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown raft: %w", err))
 		}
+		close(s.stop)
+		<-s.loopDone
 	}
 	s.closeFiles()
 	return errors.Join(errs...)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -200,6 +201,11 @@ func TestFSMDeterministic(t *testing.T) {
 	}
 	s1, r1 := run()
 	s2, r2 := run()
+	j1, _ := json.Marshal(s1)
+	j2, _ := json.Marshal(s2)
+	if string(j1) != string(j2) {
+		t.Fatalf("two replicas applying the same log diverged:\n%s\n%s", j1, j2)
+	}
 	if len(s1.DeploymentList(a.ID)) != 0 || len(s2.DeploymentList(a.ID)) != 0 {
 		t.Fatal("deployment should be deleted after its stage is gone")
 	}
@@ -255,5 +261,64 @@ func TestCompactedEntriesAreNotServed(t *testing.T) {
 	}
 	if err := logs.GetLog(first, &l); err != nil {
 		t.Fatalf("GetLog at the first index: %v", err)
+	}
+}
+
+// TestNewLeaderAcceptsWritesOnlyOnceCaughtUp: a new leader must not accept
+// read-modify-write requests before it has applied every entry committed
+// in earlier terms (raft applies them only after its first own entry).
+func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
+	t.Parallel()
+	var stores []*Store
+	var servers []Server
+	for i := 0; i < 3; i++ {
+		s, err := Open(Config{NodeID: fmt.Sprintf("v%d", i), DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+			Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+		servers = append(servers, Server{ID: fmt.Sprintf("v%d", i), Address: s.RaftAddr()})
+	}
+	for _, s := range stores {
+		if err := s.Bootstrap(servers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Poll tightly: the window between raft's leader state and the
+	// catch-up is milliseconds long.
+	leaderOf := func(candidates []*Store) *Store {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, s := range candidates {
+				if s.IsLeader() {
+					return s
+				}
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+		t.Fatal("no writable leader within 20s")
+		return nil
+	}
+	leader := leaderOf(stores)
+	var last string
+	for i := 0; i < 50; i++ {
+		last = fmt.Sprintf("barrier%03d", i)
+		if err := leader.PutAPI(context.Background(), testAPI(last)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader.Close()
+	var rest []*Store
+	for _, s := range stores {
+		if s != leader {
+			rest = append(rest, s)
+		}
+	}
+	next := leaderOf(rest)
+	if next.State().API(last) == nil {
+		t.Fatalf("the new leader accepts writes at index %d without the last acknowledged write", next.State().Index)
 	}
 }

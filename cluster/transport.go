@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -23,24 +24,39 @@ func newTLSLayer(ln net.Listener, adv net.Addr, server, client *tls.Config) *tls
 	return &tlsLayer{ln: tls.NewListener(ln, server), adv: adv, client: client}
 }
 
-// Accept completes the handshake before handing the connection to Raft,
-// so a peer without a valid certificate never reaches the Raft decoder.
-// A failed handshake closes that connection and waits for the next one.
+// Accept returns the connection without waiting for its handshake: raft
+// accepts in a single loop, so a peer that connects and sends nothing must
+// not hold up everyone else. The handshake runs on the connection's first
+// Read, in raft's per-connection goroutine, bounded by handshakeTimeout; a
+// peer without a valid certificate fails it and never reaches the Raft
+// decoder.
 func (t *tlsLayer) Accept() (net.Conn, error) {
-	for {
-		c, err := t.ln.Accept()
-		if err != nil {
-			return nil, err
-		}
-		tc := c.(*tls.Conn)
-		tc.SetDeadline(time.Now().Add(10 * time.Second))
-		if err := tc.Handshake(); err != nil {
-			tc.Close()
-			continue
-		}
-		tc.SetDeadline(time.Time{})
-		return tc, nil
+	c, err := t.ln.Accept()
+	if err != nil {
+		return nil, err
 	}
+	return &lazyHandshake{Conn: c.(*tls.Conn)}, nil
+}
+
+const handshakeTimeout = 10 * time.Second
+
+// lazyHandshake completes the server handshake before the first read.
+type lazyHandshake struct {
+	*tls.Conn
+	done atomic.Bool
+}
+
+func (c *lazyHandshake) Read(b []byte) (int, error) {
+	if !c.done.Load() {
+		c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
+		if err := c.Conn.Handshake(); err != nil {
+			c.Conn.Close()
+			return 0, err
+		}
+		c.Conn.SetDeadline(time.Time{})
+		c.done.Store(true)
+	}
+	return c.Conn.Read(b)
 }
 
 func (t *tlsLayer) Close() error   { return t.ln.Close() }

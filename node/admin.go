@@ -151,6 +151,10 @@ func (ad *Admin) writeError(w http.ResponseWriter, err error) {
 		status, body.Leader = http.StatusServiceUnavailable, nl.Leader
 	case errors.Is(err, cluster.ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, cluster.ErrOutcomeUnknown):
+		// Not 503: the write may have been applied, so it must not be
+		// resent blindly. Check the state, then decide.
+		status = http.StatusGatewayTimeout
 	case errors.As(err, &tooBig):
 		status, body.Message = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	}

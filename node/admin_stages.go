@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/portico-gw/portico/configs"
@@ -39,8 +40,10 @@ func (ad *Admin) createDeployment(r *http.Request) (int, any, error) {
 			problems = append(problems, configs.FieldError{Field: "stage", Message: "must be 1-128 letters, digits, - or _"})
 		}
 	}
-	if len(req.Description) > configs.MaxDescriptionLength {
-		problems = append(problems, configs.FieldError{Field: "description", Message: "is too long"})
+	for field, v := range map[string]string{"description": req.Description, "stage_description": req.StageDescription} {
+		if len(v) > configs.MaxDescriptionLength {
+			problems = append(problems, configs.FieldError{Field: field, Message: fmt.Sprintf("must be at most %d characters", configs.MaxDescriptionLength)})
+		}
 	}
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()

@@ -150,26 +150,33 @@ func controlMembers(g *cluster.Gossip) []cluster.Member {
 
 // bootstrapLoop bootstraps a new Raft cluster once bootstrap_expect
 // control nodes have met through gossip and none of them has Raft state.
-// Every one of them derives the same voter list (the first expect names,
-// sorted), so they bootstrap identically. A node that is not in that list,
-// or that sees a member with state, waits to be added by the leader.
+// Every one of them derives the same voter list (the expect names,
+// sorted), so they bootstrap identically. Any sign of an existing cluster
+// (a member of any status announcing Raft state) or more control nodes
+// than expected stops it: the node then waits to be added by a leader,
+// because two different voter lists would make two clusters.
 func (n *Node) bootstrapLoop(ctx context.Context, g *cluster.Gossip, store *cluster.Store, expect int) {
 	for !store.HasState() {
 		changed := g.Changed()
-		members := controlMembers(g)
-		if len(members) >= expect {
-			withState := slices.ContainsFunc(members, func(m cluster.Member) bool { return m.Meta.RaftState && m.Name != n.cfg.Name })
-			if withState {
-				n.log.Info("a control node already has Raft state; waiting to be added by the leader")
-				return
+		var all []cluster.Member
+		for _, m := range g.Members() {
+			if m.MetaErr == nil && slices.Contains(m.Meta.Roles, configs.RoleControl) {
+				all = append(all, m)
 			}
-			voters := members[:expect]
-			if !slices.ContainsFunc(voters, func(m cluster.Member) bool { return m.Name == n.cfg.Name }) {
-				n.log.Info("enough control nodes to bootstrap without this one; waiting to be added by the leader")
-				return
-			}
+		}
+		if slices.ContainsFunc(all, func(m cluster.Member) bool { return m.Meta.RaftState && m.Name != n.cfg.Name }) {
+			n.log.Info("a control node already has Raft state; waiting to be added by the leader")
+			return
+		}
+		alive := controlMembers(g)
+		switch {
+		case len(all) > expect:
+			n.log.Warn("more control nodes than bootstrap_expect and none has Raft state; not bootstrapping automatically (bootstrap with matching bootstrap_expect everywhere)",
+				"control_nodes", len(all), "bootstrap_expect", expect)
+			return
+		case len(alive) == expect:
 			var servers []cluster.Server
-			for _, m := range voters {
+			for _, m := range alive {
 				servers = append(servers, cluster.Server{ID: m.Name, Address: m.Meta.Addrs["raft"]})
 			}
 			if err := store.Bootstrap(servers); err != nil {
@@ -187,7 +194,7 @@ func (n *Node) bootstrapLoop(ctx context.Context, g *cluster.Gossip, store *clus
 
 // reconcileLoop runs on every control node; while it leads, it adds alive
 // control members that are not in the Raft configuration (up to
-// maxVoters) and removes members that left gracefully.
+// maxVoters), once they prove a certificate from the cluster CA.
 func (n *Node) reconcileLoop(ctx context.Context, g *cluster.Gossip, store *cluster.Store) {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -220,17 +227,10 @@ func (n *Node) reconcile(ctx context.Context, g *cluster.Gossip, store *cluster.
 			voters++
 		}
 	}
-	for _, m := range g.Members() {
-		if s, ok := inRaft[m.Name]; ok && m.Status == cluster.MemberLeft && m.Name != n.cfg.Name {
-			n.log.Info("removing a control node that left", "node", m.Name)
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := store.RemoveServer(rctx, s.ID)
-			cancel()
-			if err != nil {
-				return err
-			}
-		}
-	}
+	// Voters that leave are not removed automatically: a node stopped for
+	// maintenance comes back, and removing it would shrink the group (two
+	// stopped voters would leave one copy of every write). Removal is an
+	// operator's decision: `portico cluster remove NODE`.
 	for _, m := range controlMembers(g) {
 		addr := m.Meta.Addrs["raft"]
 		if s, ok := inRaft[m.Name]; ok && s.Address == addr {
@@ -272,6 +272,19 @@ func (n *Node) verifyPeer(ctx context.Context, m cluster.Member) error {
 		return err
 	}
 	return c.Close()
+}
+
+// newestIndex is the highest config index any member announces.
+func newestIndex(g *cluster.Gossip) func() uint64 {
+	return func() uint64 {
+		var max uint64
+		for _, m := range g.Members() {
+			if m.Status == cluster.MemberAlive && m.Meta.ConfigIndex > max {
+				max = m.Meta.ConfigIndex
+			}
+		}
+		return max
+	}
 }
 
 // controlPeers returns the internal URLs of alive control nodes, those in

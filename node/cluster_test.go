@@ -201,6 +201,15 @@ func TestClusterServesEverywhereSurvivesLeaderLossAndControlPlaneLoss(t *testing
 			t.Fatalf("a node with a certificate from another CA became a Raft member: %+v", servers)
 		}
 	}
+	// A new deploy reaches the legitimate follower r3; the other-CA
+	// follower, polling the same control nodes, gets nothing.
+	r3.mustDo("POST", "/v1/apis/"+id+"/deployments", deployRequest{Stage: "prod"}, &dep)
+	eventually(t, 20*time.Second, func() error {
+		if r3.servedIndex() < dep.Index {
+			return fmt.Errorf("r3 serves %d, want %d", r3.servedIndex(), dep.Index)
+		}
+		return nil
+	})
 	if x.servedIndex() != 0 || xr.servedIndex() != 0 {
 		t.Fatalf("other-CA nodes got config: index %d and %d", x.servedIndex(), xr.servedIndex())
 	}

@@ -280,7 +280,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		goRun(func() { n.reconcileLoop(runCtx, g, store) })
 	} else {
 		f := cluster.NewFollower(cluster.FollowerConfig{
-			Served: served, Peers: n.controlPeers(g), Client: client, Logger: n.log.With("component", "follower"),
+			Served: served, Peers: n.controlPeers(g), Client: client, Newest: newestIndex(g),
+			Logger: n.log.With("component", "follower"),
 		})
 		goRun(func() { f.Run(runCtx) })
 	}
@@ -307,14 +308,16 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	adminHandler := admin.Handler()
 	fwd := newForwarder(n, false, adminHandler, g, store, served, client)
 	internalMux := http.NewServeMux()
+	stopPolls := make(chan struct{}) // closed when the internal server shuts down
 	if store != nil {
-		internalMux.Handle(cluster.StatePath, cluster.StateHandler(store))
+		internalMux.Handle(cluster.StatePath, cluster.StateHandler(store, stopPolls))
 	}
 	internalMux.Handle("/", newForwarder(n, true, adminHandler, g, store, served, client))
 	servers := []*http.Server{
 		n.httpServer(fwd, "admin"),
 		n.httpServer(internalMux, "internal"),
 	}
+	servers[1].RegisterOnShutdown(func() { close(stopPolls) })
 	servers[1].TLSConfig = mt.Server.Clone()
 	servers[1].TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 	for i, ln := range []net.Listener{adminLn, internalLn} {
@@ -361,7 +364,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	shutCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	for _, srv := range servers {
-		srv.Shutdown(shutCtx)
+		if srv.Shutdown(shutCtx) != nil {
+			srv.Close() // the grace period is over: cut what is left
+		}
 	}
 	if n.stopRegional != nil {
 		n.stopRegional() // drains within its own grace period
