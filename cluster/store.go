@@ -26,10 +26,10 @@ import (
 type ErrNotLeader struct{ Leader, LeaderID string }
 
 func (e *ErrNotLeader) Error() string {
-	if e.Leader == "" {
-		return "not the raft leader and no leader is known"
+	if e.LeaderID == "" {
+		return "no Raft leader is known yet (an election may be running); retry shortly"
 	}
-	return "not the raft leader; the leader is " + e.Leader
+	return "this node does not lead; the leader is " + e.LeaderID + " (" + e.Leader + ")"
 }
 
 // ErrConflict is returned when a committed entry found its precondition

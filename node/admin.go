@@ -148,7 +148,7 @@ func (ad *Admin) writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &ve):
 		status, body.Message, body.Errors = http.StatusBadRequest, "invalid definition: "+ve.Error(), ve.Errors
 	case errors.As(err, &nl):
-		status, body.Leader = http.StatusServiceUnavailable, nl.Leader
+		status, body.Leader = http.StatusServiceUnavailable, nl.LeaderID
 	case errors.Is(err, cluster.ErrConflict):
 		status = http.StatusConflict
 	case errors.Is(err, cluster.ErrOutcomeUnknown):

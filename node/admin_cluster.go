@@ -179,11 +179,14 @@ func (ca *clusterAdmin) rollout(r *http.Request) (int, any, error) {
 	return http.StatusOK, v, nil
 }
 
+// servesAPI: regional nodes of the home region serve every endpoint type
+// (edges forward to them; private listeners run on them); edges serve EDGE
+// APIs.
 func servesAPI(m cluster.NodeMeta, api *configs.API) bool {
 	if api == nil {
 		return true
 	}
-	if slices.Contains(m.Roles, configs.RoleRegional) && m.Region == api.HomeRegion && api.HasEndpointType(configs.EndpointRegional) {
+	if slices.Contains(m.Roles, configs.RoleRegional) && m.Region == api.HomeRegion {
 		return true
 	}
 	return slices.Contains(m.Roles, configs.RoleEdge) && api.HasEndpointType(configs.EndpointEdge)

@@ -356,9 +356,13 @@ func (c *cli) stagesCmd() *cobra.Command {
 	}
 	rollback.Flags().StringVar(&to, "to", "", "deployment id to roll back to")
 	cmd.AddCommand(rollback)
-	cmd.AddCommand(&cobra.Command{
-		Use: "set-variables --api ID --stage NAME key=value...", Short: "Replace a stage's variables",
+	var clearVars bool
+	setVars := &cobra.Command{
+		Use: "set-variables --api ID --stage NAME key=value... | --clear", Short: "Replace a stage's variables",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !clearVars {
+				return errors.New("no variables given: pass key=value arguments, or --clear to remove them all")
+			}
 			cl, path, err := pathOf(cmd, true)
 			if err != nil {
 				return err
@@ -377,7 +381,9 @@ func (c *cli) stagesCmd() *cobra.Command {
 			}
 			return printStage(s)
 		},
-	})
+	}
+	setVars.Flags().BoolVar(&clearVars, "clear", false, "remove every variable")
+	cmd.AddCommand(setVars)
 	cmd.AddCommand(&cobra.Command{
 		Use: "delete --api ID --stage NAME", Short: "Delete a stage", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -87,20 +87,22 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del(headerHops)
 		r.Header.Set(headerRegion, f.n.cfg.Region)
 	}
-	idx := f.served.State().Index
-	if f.store != nil {
-		idx = f.store.State().Index
-	}
-	w.Header().Set(cluster.HeaderIndex, strconv.FormatUint(idx, 10))
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
-	if !write || !strings.HasPrefix(r.URL.Path, "/v1/") || localOnly(r.URL.Path) || (f.store != nil && f.store.IsLeader()) {
-		f.local.ServeHTTP(w, r)
-		return
+	var target *url.URL
+	if write && strings.HasPrefix(r.URL.Path, "/v1/") && !localOnly(r.URL.Path) && (f.store == nil || !f.store.IsLeader()) {
+		if hops, _ := strconv.Atoi(r.Header.Get(headerHops)); hops < maxHops {
+			target = f.target()
+		}
 	}
-	hops, _ := strconv.Atoi(r.Header.Get(headerHops))
-	target := f.target()
-	if target == nil || hops >= maxHops {
-		// The handler answers 503 naming the leader, if known.
+	if target == nil {
+		// Served here (a read, or a write this node may take; without a
+		// leader the handler answers 503). The index says what it reflects;
+		// a forwarded answer carries the leader's instead.
+		idx := f.served.State().Index
+		if f.store != nil {
+			idx = f.store.State().Index
+		}
+		w.Header().Set(cluster.HeaderIndex, strconv.FormatUint(idx, 10))
 		f.local.ServeHTTP(w, r)
 		return
 	}
