@@ -18,6 +18,7 @@ const (
 	entryPutStage         entryType = 4
 	entryDeleteStage      entryType = 5
 	entryDeleteDeployment entryType = 6
+	entrySetClusterID     entryType = 7
 )
 
 func (t entryType) String() string {
@@ -34,6 +35,8 @@ func (t entryType) String() string {
 		return "delete-stage"
 	case entryDeleteDeployment:
 		return "delete-deployment"
+	case entrySetClusterID:
+		return "set-cluster-id"
 	}
 	return fmt.Sprintf("entry(%d)", byte(t))
 }
@@ -58,6 +61,10 @@ type putStage struct {
 type deleteStage struct {
 	APIID string `json:"api_id"`
 	Name  string `json:"name"`
+}
+
+type setClusterID struct {
+	ID string `json:"id"`
 }
 
 type deleteDeployment struct {

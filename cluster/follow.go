@@ -64,6 +64,7 @@ func StateHandler(src configs.Source, stop <-chan struct{}) http.Handler {
 			http.Error(w, `{"message":"after must be a log index"}`, http.StatusBadRequest)
 			return
 		}
+		cluster := r.URL.Query().Get("cluster")
 		wait := maxPollWait
 		if v := r.URL.Query().Get("wait"); v != "" {
 			if d, err := time.ParseDuration(v); err == nil && d >= 0 && d < wait {
@@ -75,7 +76,8 @@ func StateHandler(src configs.Source, stop <-chan struct{}) http.Handler {
 		for {
 			changed := src.Changed()
 			st := src.State()
-			if st.Index > after {
+			otherCluster := st.ClusterID != "" && cluster != "" && cluster != st.ClusterID
+			if st.Index > after || otherCluster {
 				enc := cache.Load()
 				if enc == nil || enc.index != st.Index {
 					b, err := json.Marshal(st)
@@ -166,8 +168,13 @@ func (s *Served) Changed() <-chan struct{} {
 func (s *Served) Offer(st *configs.State, encoded []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st.Index <= s.state.Load().Index {
+	cur := s.state.Load()
+	if !st.Newer(cur) {
 		return nil
+	}
+	if cur.ClusterID != "" && st.ClusterID != cur.ClusterID {
+		s.log.Warn("serving config from a different Raft cluster (was the control plane rebuilt?)",
+			"old_cluster", cur.ClusterID, "old_index", cur.Index, "new_cluster", st.ClusterID, "new_index", st.Index)
 	}
 	if encoded == nil {
 		var err error
@@ -266,8 +273,9 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 func (f *Follower) poll(ctx context.Context, peer string) error {
-	cur := f.cfg.Served.State().Index
-	url := fmt.Sprintf("%s%s?after=%d&wait=%s", peer, StatePath, cur, maxPollWait)
+	have := f.cfg.Served.State()
+	cur := have.Index
+	url := fmt.Sprintf("%s%s?after=%d&wait=%s&cluster=%s", peer, StatePath, cur, maxPollWait, have.ClusterID)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -298,7 +306,7 @@ func (f *Follower) poll(ctx context.Context, peer string) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("decode state: %w", err)
 	}
-	if st.Index <= cur {
+	if !st.Newer(have) {
 		// A control node that is behind this follower (for example one that
 		// restarted): keep the newer state and ask someone else.
 		return fmt.Errorf("peer is behind (index %d, have %d)", st.Index, cur)

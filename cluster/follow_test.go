@@ -201,9 +201,39 @@ func TestFollowerLeavesAPeerStuckBehindTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewFollower(FollowerConfig{Served: served, Client: srv.Client(), Newest: func() uint64 { return 7 }})
-	close(stop) // the 304 comes at once
+	f := NewFollower(FollowerConfig{Served: served, Client: srv.Client(), Newest: func() uint64 { return 1000 }})
+	if err := f.poll(context.Background(), srv.URL); err != nil { // takes what the peer has
+		t.Fatal(err)
+	}
+	close(stop) // from now on the peer answers "nothing newer" at once
 	if err := f.poll(context.Background(), srv.URL); err == nil || !strings.Contains(err.Error(), "peer is behind") {
 		t.Fatalf("poll of a stale peer: err = %v, want peer is behind", err)
+	}
+}
+
+// A rebuilt control plane starts again from low indexes: its config
+// replaces the old one; a lower index of the same cluster never does.
+func TestServedAcceptsALowerIndexOnlyFromAnotherCluster(t *testing.T) {
+	t.Parallel()
+	s, err := OpenServed(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := configs.NewState().WithClusterID(2, "aaaa").WithAPI(40, testAPI("oldoldoldo"))
+	if err := s.Offer(old, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Offer(configs.NewState().WithClusterID(5, "aaaa"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.State().Index != 40 {
+		t.Fatalf("a lower index of the same cluster replaced the config: %d", s.State().Index)
+	}
+	rebuilt := configs.NewState().WithClusterID(2, "bbbb").WithAPI(5, testAPI("newnewnewn"))
+	if err := s.Offer(rebuilt, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.State(); st.ClusterID != "bbbb" || st.API("newnewnewn") == nil {
+		t.Fatalf("config of the rebuilt cluster not served: %+v", st.ClusterID)
 	}
 }

@@ -100,6 +100,13 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 			return cur.WithIndex(idx), &applyError{"deployment " + e.ID + " is used by a stage"}
 		}
 		return cur.WithoutDeployment(idx, e.APIID, e.ID), nil
+	case entrySetClusterID:
+		var e setClusterID
+		mustDecode(idx, t, body, &e)
+		if cur.ClusterID != "" {
+			return cur.WithIndex(idx), &applyError{"the cluster id is already set"}
+		}
+		return cur.WithClusterID(idx, e.ID), nil
 	}
 	panic(fmt.Sprintf("cluster: unknown log entry type %d at index %d", byte(t), idx))
 }

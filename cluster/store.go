@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -228,12 +230,32 @@ func (s *Store) leadershipLoop() {
 				s.log.Warn("leader barrier failed; not accepting writes", "err", err)
 				continue
 			}
+			if s.State().ClusterID == "" {
+				// The first caught-up leader names the cluster, once,
+				// before it takes writes.
+				data, err := encode(entrySetClusterID, setClusterID{ID: newClusterID()})
+				if err == nil {
+					err = s.raft.Apply(data, 10*time.Second).Error()
+				}
+				if err != nil {
+					s.log.Warn("cannot set the cluster id; not accepting writes", "err", err)
+					continue
+				}
+			}
 			if s.raft.State() == raft.Leader {
 				s.leaderReady.Store(true)
-				s.log.Info("leading and caught up; accepting writes", "index", s.raft.AppliedIndex())
+				s.log.Info("leading and caught up; accepting writes", "index", s.raft.AppliedIndex(), "cluster_id", s.State().ClusterID)
 			}
 		}
 	}
+}
+
+func newClusterID() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic("cluster: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
 }
 
 // Server is one Raft voter.

@@ -108,6 +108,9 @@ func TestStoreConflicts(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, t.TempDir())
 	defer s.Close()
+	if len(s.State().ClusterID) != 16 {
+		t.Fatalf("cluster id = %q: the first leader must name the cluster before taking writes", s.State().ClusterID)
+	}
 	ctx := context.Background()
 	a := testAPI("kkkkkkkkkk")
 	if err := s.PutAPI(ctx, a); err != nil {

@@ -10,7 +10,11 @@ import (
 // path never lock.
 type State struct {
 	// Index is the Raft log index this state reflects.
-	Index       uint64                            `json:"index"`
+	Index uint64 `json:"index"`
+	// ClusterID names the Raft cluster that produced the state; indexes
+	// only compare within one cluster (a rebuilt control plane starts
+	// again from low indexes).
+	ClusterID   string                            `json:"cluster_id,omitempty"`
 	APIs        map[string]*API                   `json:"apis"`
 	Deployments map[string]map[string]*Deployment `json:"deployments"` // api id → deployment id →
 	Stages      map[string]map[string]*Stage      `json:"stages"`      // api id → stage name →
@@ -43,6 +47,7 @@ func (s *State) Normalize() *State {
 func (s *State) shallow(index uint64) *State {
 	n := &State{
 		Index:       index,
+		ClusterID:   s.ClusterID,
 		APIs:        make(map[string]*API, len(s.APIs)),
 		Deployments: make(map[string]map[string]*Deployment, len(s.Deployments)),
 		Stages:      make(map[string]map[string]*Stage, len(s.Stages)),
@@ -65,6 +70,23 @@ func copyMap[V any](m map[string]V) map[string]V {
 		n[k] = v
 	}
 	return n
+}
+
+// WithClusterID returns the state named by a cluster id.
+func (s *State) WithClusterID(index uint64, id string) *State {
+	n := s.shallow(index)
+	n.ClusterID = id
+	return n
+}
+
+// Newer reports whether s should replace cur in a node's served config:
+// a higher index of the same cluster, or any state of another cluster
+// (the control plane was rebuilt and its indexes start again).
+func (s *State) Newer(cur *State) bool {
+	if s.ClusterID != "" && cur.ClusterID != "" && s.ClusterID != cur.ClusterID {
+		return true
+	}
+	return s.Index > cur.Index
 }
 
 // WithIndex returns the same state at a new index.
