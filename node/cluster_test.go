@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,6 +166,59 @@ func TestClusterServesEverywhereSurvivesLeaderLossAndControlPlaneLoss(t *testing
 		}
 		return nil
 	})
+
+	// Cluster status from any node: every member, one leader, three voters.
+	eventually(t, 20*time.Second, func() error {
+		var st clusterStatus
+		if err := e4.do("GET", "/v1/cluster/status", nil, &st); err != nil {
+			return err
+		}
+		// e4 is not a voter: it knows members from gossip, not Raft roles.
+		if len(st.Members) != 5 {
+			return fmt.Errorf("status lists %d members, want 5: %+v", len(st.Members), st.Members)
+		}
+		var cst clusterStatus
+		if err := c0.do("GET", "/v1/cluster/status", nil, &cst); err != nil {
+			return err
+		}
+		leaders, voters := 0, 0
+		for _, m := range cst.Members {
+			if m.Leader {
+				leaders++
+			}
+			if m.Voter {
+				voters++
+			}
+			if m.Health != "ok" || m.Status != "alive" {
+				return fmt.Errorf("%s: %s/%s", m.Name, m.Status, m.Health)
+			}
+		}
+		if leaders != 1 || voters != 3 {
+			return fmt.Errorf("control node sees %d leaders and %d voters, want 1 and 3", leaders, voters)
+		}
+		return nil
+	})
+	// join and remove answer with reasons.
+	var joined map[string]int
+	e4.mustDo("POST", "/v1/cluster/join", map[string]any{"addresses": []string{c1.node.Addrs().Gossip}}, &joined)
+	if joined["contacted"] != 1 {
+		t.Fatalf("join contacted %v", joined)
+	}
+	for _, tc := range []struct {
+		node   *testNode
+		path   string
+		body   any
+		status int
+		want   string
+	}{
+		{e4, "/v1/cluster/join", map[string]any{"addresses": []string{}}, 400, "addresses"},
+		{c1, "/v1/cluster/remove", map[string]string{"node": "nope"}, 404, "nope"},
+	} {
+		var ae *APIError
+		if err := tc.node.do("POST", tc.path, tc.body, nil); !errors.As(err, &ae) || ae.Status != tc.status || !strings.Contains(ae.Error(), tc.want) {
+			t.Errorf("POST %s %v: %v, want %d mentioning %q", tc.path, tc.body, err, tc.status, tc.want)
+		}
+	}
 
 	// A node whose certificate comes from another CA joins gossip (it has
 	// the key) but never Raft, never the config, and cannot forward writes.
