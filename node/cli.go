@@ -185,7 +185,9 @@ func (c *cli) resolveAPI(ctx context.Context, cl *Client, ref string) (string, e
 	var list struct {
 		APIs []*configs.API `json:"apis"`
 	}
-	if err := cl.Do(ctx, "GET", "/v1/apis", nil, &list); err != nil {
+	// A consistent read: an API applied a moment ago through another node
+	// is found even if this node has not applied it yet.
+	if err := cl.Do(ctx, "GET", "/v1/apis?consistent", nil, &list); err != nil {
 		return "", err
 	}
 	var byName []string

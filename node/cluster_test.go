@@ -357,3 +357,34 @@ func TestRestartedFollowerCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatalf("the restarted voter holds no snapshot (%v): it did not catch up through one (want %d, status %+v)\n%s", err, want, c2.node.Store().Status(), out)
 	}
 }
+
+// A consistent read at a node that is not the leader sees a write the
+// leader acknowledged a moment ago.
+func TestConsistentReadIsServedByTheLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	t.Parallel()
+	tc := newTestCluster(t)
+	control := []string{configs.RoleControl, configs.RoleRegional}
+	c0 := startNodeCfg(t, tc.config("k0", "us-east-1", control, 3, nil, nil))
+	join := []string{c0.node.Addrs().Gossip}
+	c1 := startNodeCfg(t, tc.config("k1", "us-east-1", control, 3, join, nil))
+	c2 := startNodeCfg(t, tc.config("k2", "us-east-1", control, 3, join, nil))
+	leader := leaderOf(t, c0, c1, c2)
+	var follower *testNode
+	for _, n := range []*testNode{c0, c1, c2} {
+		if n != leader {
+			follower = n
+		}
+	}
+	for i := 0; i < 20; i++ {
+		var res applyResult
+		leader.mustDo("POST", "/v1/apis", []byte(fmt.Sprintf(`{"name": "c%d", "resources": [{"path": "/x", "methods": {"GET": {"integration": {"type": "MOCK"}}}}]}`, i)), &res)
+		var got configs.API
+		follower.mustDo("GET", "/v1/apis/"+res.API.ID+"?consistent", nil, &got)
+		if got.ID != res.API.ID {
+			t.Fatalf("consistent read at a follower missed the write just acknowledged: %+v", got)
+		}
+	}
+}

@@ -87,7 +87,11 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del(headerHops)
 		r.Header.Set(headerRegion, f.n.cfg.Region)
 	}
+	// Writes go to the leader; so do reads asking for ?consistent, which
+	// then see every acknowledged write (the leader is caught up before it
+	// serves).
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	write = write || r.URL.Query().Has("consistent")
 	var target *url.URL
 	if write && strings.HasPrefix(r.URL.Path, "/v1/") && !localOnly(r.URL.Path) && (f.store == nil || !f.store.IsLeader()) {
 		if hops, _ := strconv.Atoi(r.Header.Get(headerHops)); hops < maxHops {
