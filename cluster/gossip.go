@@ -3,46 +3,71 @@
 // versioned tags, turns memberlist's view into join, update, fail, leave
 // and reap events, rotates the encryption keyring cluster-wide through
 // internal queries, and keeps Vivaldi network coordinates from probe round
-// trips (RTT). The soft state here never holds an operator's write.
+// trips (RTT). Nothing here holds an operator's write.
 //
 // # Failure-detection timings
 //
 // memberlist's LAN defaults (probe every 1 s, 500 ms probe timeout,
 // suspicion multiplier 4, 200 ms gossip) take 5.8 s on 5 nodes and 9.4 s
-// on 50 to declare a silently dead node dead (measured in
-// /work/shared/research/performance-anchors.md). Zero timing fields in
+// on 50 to declare a silently dead node dead (performance-anchors.md; 6.1
+// to 6.2 s mean, 6.8 s max on 5 nodes here). Zero timing fields in
 // GossipConfig take these tuned LAN values instead:
 //
-//	ProbeInterval           500 ms  (DefaultProbeInterval)
-//	ProbeTimeout            200 ms  (DefaultProbeTimeout)
-//	GossipInterval          100 ms  (DefaultGossipInterval)
-//	SuspicionMult           4       (DefaultSuspicionMult)
-//	SuspicionMaxTimeoutMult 3       (DefaultSuspicionMaxTimeoutMult; memberlist: 6)
+//	ProbeInterval           500 ms  DefaultProbeInterval            (memberlist LAN: 1 s)
+//	ProbeTimeout            200 ms  DefaultProbeTimeout             (500 ms)
+//	GossipInterval          100 ms  DefaultGossipInterval           (200 ms)
+//	SuspicionMult           4       DefaultSuspicionMult            (4)
+//	SuspicionMaxTimeoutMult 3       DefaultSuspicionMaxTimeoutMult  (6)
+//	PushPullInterval        10 s    fixed                           (30 s)
 //
-// A node probes one peer per ProbeInterval; a peer that answers neither
-// the direct ping within ProbeTimeout nor the indirect pings through 3
-// others before the interval ends becomes suspect. The suspicion timeout
-// runs from SuspicionMult × max(1, log10 N) × ProbeInterval (2 s up to 10
-// nodes, 2.6 s at 20, 3.4 s at 50) when k = SuspicionMult−2 = 2 other
-// members confirm the suspicion, up to SuspicionMaxTimeoutMult times that
-// (6 s) with no confirmation. The first member whose timer fires gossips
-// the death; the others take it at once. Expected detection is thus about
-// one to two probe intervals, plus the 2 s minimum suspicion, plus a few
-// gossip rounds; the bounded maximum suspicion keeps the worst case (a
-// suspicion that gathers no confirmation) at about 7 s. A live node that
-// is wrongly suspected has at least 2 s to refute, about 10,000 times a
-// LAN round trip, so a quiet cluster sees no false failures; the probe
-// timeout stays well above a LAN RTT (the probe timeout is stretched by
-// memberlist's Lifeguard awareness when the local node itself is slow).
+// How they add up: each member probes one peer per ProbeInterval. A peer
+// that answers neither the direct ping within ProbeTimeout nor the
+// indirect pings through 3 other members before the interval ends is
+// suspect, after 0.5–1 s. The suspicion timeout is SuspicionMult ×
+// max(1, log10 N) × ProbeInterval (2 s up to 10 nodes, 2.6 s at 20, 3.4 s
+// at 50) once SuspicionMult−2 = 2 other members have confirmed the
+// suspicion with their own failed probes, and up to
+// SuspicionMaxTimeoutMult times that (6 s) without confirmation. The first
+// member whose timer fires gossips the death and the others take it at
+// once (100 ms gossip rounds). So detection takes about 3 s, up to about
+// 4.5 s with a single confirmation, and at worst about 7 s when nobody
+// confirms.
 //
-// Measured with BenchmarkGossipFailureDetection (5 nodes in one process on
-// 127.0.0.1, one node's serf shut down without a leave, time until every
-// survivor's Members reports it failed, a fresh cluster per iteration, on
-// the 2-vCPU development VM): MEASURED.
+// False failures: a live member that misses its probes has 2 s or more
+// to refute the suspicion, thousands of LAN round trips (loopback UDP p99
+// is under 20 µs), and memberlist's Lifeguard awareness stretches the
+// probe timeout of a member that is itself slow. None of the crashes
+// below, nor the tests, ever showed a live member as failed.
+//
+// Measured with BenchmarkGossipFailureDetection: a fresh 5-node cluster
+// per iteration in one process on 127.0.0.1, one node's serf shut down
+// without a leave (peers cannot tell it from a SIGKILL), time until the
+// Members of all 4 survivors list it as failed; 2-vCPU VM:
+//
+//	tuned, 5 nodes:   60 crashes over 4 runs: mean 3.0–3.2 s, p50 2.9–3.3 s, max 3.9 s
+//	LAN defaults:     10 crashes over 2 runs: mean 6.1–6.2 s, max 6.8 s
+//	tuned, 20 nodes:  5 crashes: mean 3.9 s, max 4.7 s (LAN defaults: 7.8 s, max 8.6 s)
+//	tuned, 5 nodes, race detector and two busy-looping processes on the
+//	two vCPUs: 300 crashes: run means 3.0–3.4 s, run maxima 3.9–4.7 s
+//
+// except once when the whole VM stalled for several seconds (another
+// program measured the same stalls) and that crash took 12.5 s. Run:
+//
+//	go test -run='^$' -bench=GossipFailureDetection -benchtime=5x ./cluster/
+//	(add -args -gossip.nodes=20 for another cluster size)
+//
+// PushPullInterval: each member that learns an update passes it on only
+// 4 × ceil(log10(N+1)) times, to random members, so now and then one
+// member misses every copy of a join or meta update. It then learns it only from its first
+// full-state push-pull, which memberlist schedules one to two intervals
+// after start: 30–60 s with the LAN default. Under the race detector and
+// CPU contention on this VM about one five-node formation in 150 left a
+// member unaware of the last joiners for over 30 s. At 10 s that
+// staleness is bounded by 20 s.
 //
 // Failed members stay listed as "failed" for serf's ReconnectTimeout (24
-// h; serf keeps trying to reconnect them every 30 s) and members that left
-// as "left" for its TombstoneTimeout (24 h) before they are reaped.
+// h; serf tries to reconnect them every 30 s) and members that left as
+// "left" for its TombstoneTimeout (24 h) before they are reaped.
 package cluster
 
 import (
@@ -53,7 +78,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,6 +95,11 @@ const (
 	// DefaultSuspicionMaxTimeoutMult caps the suspicion timeout when no
 	// other member confirms it (memberlist's default is 6).
 	DefaultSuspicionMaxTimeoutMult = 3
+	// pushPullInterval is how often each node exchanges full state with a
+	// random peer over TCP (memberlist's LAN default is 30 s; it scales
+	// the interval up beyond 32 nodes). It bounds how long a member that
+	// missed every gossip copy of a join or meta update stays stale.
+	pushPullInterval = 10 * time.Second
 	// DefaultGossipBind is memberlist's default address and port.
 	DefaultGossipBind = "0.0.0.0:7946"
 )
@@ -108,31 +137,6 @@ type GossipConfig struct {
 	SuspicionMaxTimeoutMult                     int
 }
 
-// MemberStatus is a member's state as this node sees it. memberlist's
-// "suspect" state is internal to it and not reported by serf: a suspect
-// member stays "alive" until it is declared failed.
-type MemberStatus string
-
-// Member statuses.
-const (
-	MemberAlive   MemberStatus = "alive"
-	MemberLeaving MemberStatus = "leaving" // announced its leave, not yet gone
-	MemberFailed  MemberStatus = "failed"  // stopped answering probes
-	MemberLeft    MemberStatus = "left"    // left gracefully
-)
-
-// Member is one cluster member as this node sees it.
-type Member struct {
-	Name string
-	// Addr is the member's gossip address, host:port.
-	Addr   string
-	Status MemberStatus
-	// Meta is the member's announced meta; zero when MetaErr is set
-	// (for example a newer node speaking an unknown meta version).
-	Meta    NodeMeta
-	MetaErr error
-}
-
 // Gossip is this node's membership in the cluster gossip.
 type Gossip struct {
 	cfg       GossipConfig
@@ -149,13 +153,6 @@ type Gossip struct {
 	stop   chan struct{}
 	once   sync.Once
 	err    error // from Shutdown
-}
-
-// gossipView is an immutable snapshot of the members; changed is closed
-// when a newer view replaces it.
-type gossipView struct {
-	members []Member // sorted by name
-	changed chan struct{}
 }
 
 // StartGossip starts serf and memberlist on cfg.Bind. It does not join
@@ -229,6 +226,7 @@ func StartGossip(cfg GossipConfig) (*Gossip, error) {
 	mc.GossipInterval = cfg.GossipInterval
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.SuspicionMaxTimeoutMult = cfg.SuspicionMaxTimeoutMult
+	mc.PushPullInterval = pushPullInterval
 
 	// Serf sends member events while holding its member lock; the loop
 	// drains them promptly and the buffer absorbs bursts.
@@ -284,87 +282,6 @@ func resolveHostPort(hostport string, defPort int) (string, int, error) {
 		return "", 0, err
 	}
 	return ip.IP.String(), int(port), nil
-}
-
-// run owns the serf event stream: it folds member events into a fresh
-// view and publishes it. Serf blocks on this channel, so nothing here
-// waits on anything but the channel.
-func (g *Gossip) run(members map[string]Member) {
-	defer g.wg.Done()
-	for {
-		select {
-		case <-g.stop:
-			return
-		case ev := <-g.events:
-			changed := g.apply(members, ev)
-			// Fold whatever else is queued so a burst publishes once.
-			for more := true; more; {
-				select {
-				case ev := <-g.events:
-					changed = g.apply(members, ev) || changed
-				default:
-					more = false
-				}
-			}
-			if changed {
-				g.publish(members)
-			}
-		}
-	}
-}
-
-// apply folds one serf event into members and reports whether it changed
-// membership or meta. Serf events carry the member's full state, so the
-// view never needs to ask serf (whose lock the sender holds).
-func (g *Gossip) apply(members map[string]Member, ev serf.Event) bool {
-	me, ok := ev.(serf.MemberEvent)
-	if !ok {
-		return false // user events and queries: not used
-	}
-	for _, sm := range me.Members {
-		if me.Type == serf.EventMemberReap {
-			delete(members, sm.Name)
-			continue
-		}
-		m := toMember(sm)
-		if m.MetaErr != nil {
-			g.log.Warn("gossip member meta skipped", "member", m.Name, "err", m.MetaErr)
-		}
-		members[m.Name] = m
-	}
-	return true
-}
-
-// publish swaps in a new view of members and wakes Changed waiters.
-func (g *Gossip) publish(members map[string]Member) {
-	list := make([]Member, 0, len(members))
-	for _, m := range members {
-		list = append(list, m)
-	}
-	slices.SortFunc(list, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
-	old := g.view.Swap(&gossipView{members: list, changed: make(chan struct{})})
-	if old != nil {
-		close(old.changed)
-	}
-}
-
-func toMember(sm serf.Member) Member {
-	m := Member{
-		Name: sm.Name,
-		Addr: net.JoinHostPort(sm.Addr.String(), strconv.Itoa(int(sm.Port))),
-	}
-	switch sm.Status {
-	case serf.StatusAlive:
-		m.Status = MemberAlive
-	case serf.StatusLeaving:
-		m.Status = MemberLeaving
-	case serf.StatusLeft:
-		m.Status = MemberLeft
-	default:
-		m.Status = MemberFailed
-	}
-	m.Meta, m.MetaErr = ParseMeta(sm.Tags)
-	return m
 }
 
 // runOwned runs fn on a goroutine the Gossip owns and waits for it or for
@@ -432,20 +349,6 @@ func flattenMultiError(err error) error {
 // node at, with the real port when Bind asked for port 0.
 func (g *Gossip) LocalAddr() string { return g.localAddr }
 
-// Members returns a snapshot of the members this node knows, itself
-// included, sorted by name. It never blocks. The slice is the caller's;
-// the Meta values are shared and must not be modified.
-func (g *Gossip) Members() []Member {
-	return slices.Clone(g.view.Load().members)
-}
-
-// Changed returns a channel closed on the next change of membership or
-// meta (join, update, failure, leave, reap). It never blocks. To miss no
-// change, call Changed before Members.
-func (g *Gossip) Changed() <-chan struct{} {
-	return g.view.Load().changed
-}
-
 // SetMeta announces m in place of the current meta. It blocks until the
 // update is queued for gossip, at most serf's broadcast timeout (5 s).
 func (g *Gossip) SetMeta(m NodeMeta) error {
@@ -459,36 +362,6 @@ func (g *Gossip) SetMeta(m NodeMeta) error {
 		return fmt.Errorf("set gossip meta: %w", err)
 	}
 	return nil
-}
-
-// RTT estimates the round trip from this node to node from their serf
-// network coordinates. ok is false until a coordinate for node is known
-// (after a probe exchange). A failed member keeps its last coordinate
-// until it is reaped; combine with Members for health.
-func (g *Gossip) RTT(node string) (time.Duration, bool) {
-	other, ok := g.serf.GetCachedCoordinate(node)
-	if !ok {
-		return 0, false
-	}
-	self, err := g.serf.GetCoordinate()
-	if err != nil || !self.IsCompatibleWith(other) {
-		return 0, false
-	}
-	return self.DistanceTo(other), true
-}
-
-// RTTBetween estimates the round trip between two members, as known to
-// this node, from their network coordinates.
-func (g *Gossip) RTTBetween(a, b string) (time.Duration, bool) {
-	ca, ok := g.serf.GetCachedCoordinate(a)
-	if !ok {
-		return 0, false
-	}
-	cb, ok := g.serf.GetCachedCoordinate(b)
-	if !ok || !ca.IsCompatibleWith(cb) {
-		return 0, false
-	}
-	return ca.DistanceTo(cb), true
 }
 
 // Leave announces this node's departure so peers mark it "left" rather

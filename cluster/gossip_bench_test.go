@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,12 +11,14 @@ import (
 	"time"
 )
 
+var gossipBenchNodes = flag.Int("gossip.nodes", 5, "cluster size for BenchmarkGossipFailureDetection")
+
 // BenchmarkGossipFailureDetection measures how long a silently crashed
 // node takes to be marked failed by every other member. Each iteration
 // starts a fresh 5-node cluster on 127.0.0.1, waits until everyone sees
 // everyone alive, shuts one node down without a leave (what a SIGKILL
 // looks like to peers) and times until all 4 survivors list it as
-// failed. Reported: detect-s (mean), p50-s, max-s, and false-fails (a
+// failed. -args -gossip.nodes=N changes the cluster size. Reported: detect-s (mean), p50-s, max-s, and false-fails (a
 // survivor that saw another survivor fail, which must stay 0).
 //
 // "tuned" uses the package defaults; "memberlist-lan" memberlist's LAN
@@ -33,7 +36,7 @@ func BenchmarkGossipFailureDetection(b *testing.B) {
 	}
 	for _, p := range profiles {
 		b.Run(p.name, func(b *testing.B) {
-			benchFailureDetection(b, 5, p.cfg)
+			benchFailureDetection(b, *gossipBenchNodes, p.cfg)
 		})
 	}
 }
