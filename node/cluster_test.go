@@ -359,8 +359,9 @@ func TestRestartedFollowerCatchesUpFromSnapshot(t *testing.T) {
 }
 
 // A consistent read at a node that is not the leader sees a write the
-// leader acknowledged a moment ago.
-func TestConsistentReadIsServedByTheLeader(t *testing.T) {
+// leader acknowledged a moment ago; the gossip key rotates through the
+// admin API with no node lost.
+func TestConsistentReadAndKeyRotation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
 	}
@@ -386,5 +387,39 @@ func TestConsistentReadIsServedByTheLeader(t *testing.T) {
 		if got.ID != res.API.ID {
 			t.Fatalf("consistent read at a follower missed the write just acknowledged: %+v", got)
 		}
+	}
+
+	// Gossip key rotation through the admin API, no node lost.
+	oldKey, err := os.ReadFile(tc.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := base64.StdEncoding.EncodeToString(cluster.GenerateKey())
+	for _, step := range []struct{ op, key string }{{"install", newKey}, {"use", newKey}, {"remove", strings.TrimSpace(string(oldKey))}} {
+		var res cluster.KeyResult
+		follower.mustDo("POST", "/v1/cluster/keys/"+step.op, map[string]string{"key": step.key}, &res)
+		if res.Nodes != 3 || len(res.Errors) != 0 {
+			t.Fatalf("keys %s: %+v, want all 3 nodes without errors", step.op, res)
+		}
+		for _, n := range []*testNode{c0, c1, c2} {
+			alive := 0
+			for _, m := range n.node.Gossip().Members() {
+				if m.Status == cluster.MemberAlive {
+					alive++
+				}
+			}
+			if alive != 3 {
+				t.Fatalf("after keys %s, %s sees %d alive members, want 3", step.op, n.node.Name(), alive)
+			}
+		}
+	}
+	var ks cluster.KeyStatus
+	leader.mustDo("GET", "/v1/cluster/keys", nil, &ks)
+	if len(ks.Keys) != 1 || ks.Keys[newKey] != 3 || ks.Primary[newKey] != 3 {
+		t.Fatalf("keyring after rotation = %+v, want only the new key, on and primary on all 3", ks)
+	}
+	var ae *APIError
+	if err := leader.do("POST", "/v1/cluster/keys/install", map[string]string{"key": "short"}, nil); !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Error(), "key") {
+		t.Fatalf("bad key: %v, want 400 naming key", err)
 	}
 }
