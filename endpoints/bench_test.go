@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -31,12 +33,7 @@ func BenchmarkRegionalProxy(b *testing.B) { benchProxy(b, true) }
 func BenchmarkRegionalProxyNoBufferPool(b *testing.B) { benchProxy(b, false) }
 
 func benchProxy(b *testing.B, pooled bool) {
-	payload := strings.Repeat("x", 512)
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, payload)
-	}))
+	backend := benchBackend()
 	defer backend.Close()
 	src := newSource(buildState(b, apiDef{id: "proxyapi01", def: proxyAPI, stages: prod(map[string]string{
 		"backend": strings.TrimPrefix(backend.URL, "http://"),
@@ -45,8 +42,51 @@ func benchProxy(b *testing.B, pooled bool) {
 	if !pooled {
 		g.proxy.BufferPool = nil
 	}
-	h := g.Handler()
 	defer g.transport.CloseIdleConnections()
+	runProxyBench(b, g.Handler())
+}
+
+// BenchmarkBareReverseProxy is the floor BenchmarkRegionalProxy is
+// measured against: a bare httputil.ReverseProxy with the same transport
+// and buffer pool, the same backend and the same request, and nothing
+// else (no routing, request id, exchange, timeout or metrics).
+func BenchmarkBareReverseProxy(b *testing.B) {
+	backend := benchBackend()
+	defer backend.Close()
+	target, err := url.Parse(backend.URL + "/items/42")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			query := pr.Out.URL.RawQuery
+			*pr.Out.URL = *target
+			pr.Out.URL.RawQuery = query
+			pr.Out.Host = target.Host
+			pr.SetXForwarded()
+		},
+		Transport:  tr,
+		BufferPool: newBufferPool(),
+	}
+	runProxyBench(b, rp)
+}
+
+// benchBackend answers every request with a small fixed body after
+// draining the request body.
+func benchBackend() *httptest.Server {
+	payload := strings.Repeat("x", 512)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, payload)
+	}))
+}
+
+// runProxyBench sends GET /prod/items/42?x=1 through h from parallel
+// goroutines and wants 200 every time.
+func runProxyBench(b *testing.B, h http.Handler) {
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()

@@ -15,11 +15,18 @@ const headerRequestID = "X-Portico-Request-Id"
 // exchange is the per-request record every step of the pipeline shares:
 // what the request resolved to, what was answered and how long it took.
 // It is also the ResponseWriter the pipeline writes through, so the status
-// and byte count are seen in one place. It lives in the request context.
+// and byte count are seen in one place, and that is how steps find it
+// (exchangeOf). The request is not copied to carry it: only the proxy
+// integration, which needs a context of its own for its timeout anyway,
+// puts it in a request context (exchangeCtx) for the ReverseProxy hooks.
 type exchange struct {
 	w     http.ResponseWriter
 	id    string
 	start time.Time
+	// idValue is id as a header value. The backend request and the
+	// response share it; its capacity is 1, so an Add anywhere copies
+	// instead of writing into it.
+	idValue [1]string
 
 	api     *apiEntry // nil until the host resolves
 	stage   *stage    // nil until the stage resolves
@@ -29,7 +36,9 @@ type exchange struct {
 	buf     [maxParams]string
 
 	proxy      *proxyRoute // set by the HTTP proxy integration
+	ctx        exchangeCtx // the context the proxy hands the ReverseProxy
 	target     *url.URL    // the backend URL built for this request; read-only
+	url        url.URL     // where target is built when it has parameters
 	integStart time.Time
 	integDur   time.Duration
 	body       limitedBody
@@ -39,20 +48,62 @@ type exchange struct {
 	bytes   int64 // body bytes written
 }
 
-type exchangeKey struct{}
+func newExchange(w http.ResponseWriter) *exchange {
+	ex := &exchange{w: w, id: newRequestID(), start: time.Now()}
+	ex.idValue[0] = ex.id
+	return ex
+}
 
-// exchangeOf returns the request's exchange. Every request that went
-// through the front of the pipeline has one; a handler used alone gets a
-// fresh throwaway record so it never has to check for nil.
-func exchangeOf(r *http.Request) *exchange {
+// exchangeOf returns the exchange a pipeline step was handed as its
+// ResponseWriter, looking through writers that wrap it (the Unwrap
+// convention of http.ResponseController). A handler used alone, outside
+// the pipeline, gets a fresh throwaway record so it never has to check for
+// nil.
+func exchangeOf(w http.ResponseWriter) *exchange {
+	for {
+		switch v := w.(type) {
+		case *exchange:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return &exchange{}
+		}
+	}
+}
+
+// requestExchange returns the exchange of a request the proxy integration
+// passed to the ReverseProxy (or one derived from it, such as the
+// outbound request): the hooks that only see a request find it there.
+func requestExchange(r *http.Request) *exchange {
 	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
 		return ex
 	}
 	return &exchange{}
 }
 
-func withExchange(ctx context.Context, ex *exchange) context.Context {
-	return context.WithValue(ctx, exchangeKey{}, ex)
+type exchangeKey struct{}
+
+// exchangeCtx is a request context that also carries its exchange: the
+// same as context.WithValue, but stored inside the exchange, so carrying
+// it allocates nothing. Cancellation, deadline and every other value come
+// from the embedded context.
+type exchangeCtx struct {
+	context.Context
+	ex *exchange
+}
+
+func (c *exchangeCtx) Value(key any) any {
+	if key == (exchangeKey{}) {
+		return c.ex
+	}
+	return c.Context.Value(key)
+}
+
+// withContext returns r with ctx as its context, carrying ex.
+func (ex *exchange) withContext(r *http.Request, ctx context.Context) *http.Request {
+	ex.ctx = exchangeCtx{Context: ctx, ex: ex}
+	return r.WithContext(&ex.ctx)
 }
 
 // Header implements http.ResponseWriter.
@@ -69,7 +120,7 @@ func (ex *exchange) WriteHeader(code int) {
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		ex.written = true
 		ex.status = code
-		ex.w.Header().Set(headerRequestID, ex.id)
+		ex.w.Header()[headerRequestID] = ex.idValue[:]
 	}
 	ex.w.WriteHeader(code)
 }

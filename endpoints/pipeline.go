@@ -28,16 +28,16 @@ func (g *Regional) pipeline() http.Handler {
 	return observe{g: g, next: resolve{g}}
 }
 
-// observe is the head of the pipeline: it creates the request's exchange,
-// and when the rest returns (or panics) it recovers, logs and counts.
+// observe is the head of the pipeline: it creates the request's exchange
+// and hands it on as the ResponseWriter, and when the rest returns (or
+// panics) it recovers, logs and counts.
 type observe struct {
 	g    *Regional
 	next http.Handler
 }
 
 func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{w: w, id: newRequestID(), start: time.Now()}
-	r = r.WithContext(withExchange(r.Context(), ex))
+	ex := newExchange(w)
 	defer o.g.finish(ex, r)
 	o.next.ServeHTTP(ex, r)
 }
@@ -49,7 +49,7 @@ func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type resolve struct{ g *Regional }
 
 func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := exchangeOf(r)
+	ex := exchangeOf(w)
 	if headerSize(r) > maxHeaderBytes {
 		writeError(w, ex.id, errHeadersTooLarge)
 		return
@@ -135,7 +135,7 @@ func headerSize(r *http.Request) int {
 
 // ServeHTTP routes within the stage: match, then the route's chain.
 func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := exchangeOf(r)
+	ex := exchangeOf(w)
 	if st.router == nil {
 		writeError(w, ex.id, errStageBroken)
 		return
@@ -157,9 +157,11 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // limitBody answers 413 for a declared Content-Length over the limit and
 // caps a chunked body, so no integration ever reads more than the limit.
+// It replaces r.Body in place, as http.MaxBytesReader is meant to be used;
+// the server keeps its own reference to the body it closes.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ex := exchangeOf(r)
+		ex := exchangeOf(w)
 		if r.ContentLength > maxBodyBytes {
 			writeError(w, ex.id, errBodyTooLarge)
 			return

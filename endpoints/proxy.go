@@ -13,8 +13,16 @@ import (
 
 // newTransport returns the one pooled transport every HTTP_PROXY
 // integration of a node shares. Backends are usually few and hot, so the
-// idle pool per host is large. Per-request deadlines come from the
-// integration timeout (context), not from transport-wide timeouts.
+// idle pool per host is large: more than the connections a busy client
+// side keeps open, so the pool never closes a connection it will want
+// again. Per-request deadlines come from the integration timeout
+// (context), not from transport-wide timeouts.
+//
+// Compression is the client's and the backend's business: with
+// DisableCompression the transport neither adds an Accept-Encoding the
+// client did not send nor decompresses what the backend answers, so the
+// client's own Accept-Encoding and the backend's encoded body pass through
+// untouched.
 func newTransport() *http.Transport {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -26,6 +34,7 @@ func newTransport() *http.Transport {
 		TLSHandshakeTimeout:    10 * time.Second,
 		ExpectContinueTimeout:  1 * time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
+		DisableCompression:     true,
 		ForceAttemptHTTP2:      false, // HTTP/1.1 pools well for cleartext backends
 	}
 }
@@ -75,8 +84,8 @@ type proxyRoute struct {
 }
 
 func (p *proxyRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := exchangeOf(r)
-	u, err := p.target.build(ex.params)
+	ex := exchangeOf(w)
+	u, err := p.target.build(ex.params, &ex.url)
 	if err != nil {
 		p.log.Error("integration URI is invalid", "request_id", ex.id, "route", routeKey(ex), "uri", p.target.raw, "err", err)
 		writeError(w, ex.id, errIntegrationURI)
@@ -84,10 +93,13 @@ func (p *proxyRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ex.proxy = p
 	ex.target = u
+	// The timeout covers the whole exchange with the backend, response
+	// body included. The request is copied once, here, for both the
+	// deadline and the exchange the ReverseProxy hooks need.
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	ex.integStart = time.Now()
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	p.rp.ServeHTTP(w, ex.withContext(r, ctx))
 	if ex.integDur == 0 {
 		ex.integDur = time.Since(ex.integStart)
 	}
@@ -98,7 +110,7 @@ func (p *proxyRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // every inbound Forwarded/X-Forwarded-* header, so what is set here is
 // the gateway's own view and cannot be stripped by the client.
 func rewrite(pr *httputil.ProxyRequest) {
-	ex := exchangeOf(pr.In)
+	ex := requestExchange(pr.In)
 	query := pr.Out.URL.RawQuery // the client's query, minus unparsable parameters
 	*pr.Out.URL = *ex.target     // copy: the target may be shared
 	switch {
@@ -112,12 +124,12 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Method = ex.proxy.method
 	}
 	pr.SetXForwarded()
-	pr.Out.Header.Set(headerRequestID, ex.id)
+	pr.Out.Header[headerRequestID] = ex.idValue[:]
 }
 
 // modifyResponse notes when the backend's response headers arrived.
 func modifyResponse(res *http.Response) error {
-	ex := exchangeOf(res.Request)
+	ex := requestExchange(res.Request)
 	ex.integDur = time.Since(ex.integStart)
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// The proxy writes the 101 on the hijacked connection, past the
@@ -132,7 +144,7 @@ func modifyResponse(res *http.Response) error {
 // client that went away gets nothing (logged as 499), anything else 502.
 func proxyErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		ex := exchangeOf(r)
+		ex := requestExchange(r)
 		ex.integDur = time.Since(ex.integStart)
 		switch {
 		case ex.body.overflow.Load():

@@ -1,6 +1,8 @@
 package endpoints
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -169,6 +171,53 @@ func TestProxyForwardingHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProxyAcceptEncoding shows that content coding is left to the client
+// and the backend: the gateway adds no Accept-Encoding of its own, passes
+// the client's on as sent, and relays an encoded body as it came.
+func TestProxyAcceptEncoding(t *testing.T) {
+	t.Parallel()
+	t.Run("headers", func(t *testing.T) {
+		t.Parallel()
+		b := newBackend(t)
+		h := proxyRegional(t, b)
+		for _, ae := range []string{"", "gzip, br", "identity"} {
+			hdr := http.Header{}
+			if ae != "" {
+				hdr.Set("Accept-Encoding", ae)
+			}
+			s := decodeSeen(t, call(t, h, "GET", "proxyapi01", "/prod/ae", hdr, nil))
+			if got := strings.Join(s.Header.Values("Accept-Encoding"), "|"); got != ae {
+				t.Errorf("client Accept-Encoding %q: backend saw %q", ae, got)
+			}
+		}
+	})
+	t.Run("encoded body", func(t *testing.T) {
+		t.Parallel()
+		var zipped bytes.Buffer
+		zw := gzip.NewWriter(&zipped)
+		io.WriteString(zw, "hello, compressed world")
+		zw.Close()
+		b := &backend{}
+		b.Server = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				io.WriteString(w, "plain")
+				return
+			}
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(zipped.Bytes())
+		}))
+		h := proxyRegional(t, b)
+		w := call(t, h, "GET", "proxyapi01", "/prod/z", http.Header{"Accept-Encoding": {"gzip"}}, nil)
+		if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" || !bytes.Equal(w.Body.Bytes(), zipped.Bytes()) {
+			t.Errorf("gzip: status %d, Content-Encoding %q, body %q; want the backend's gzip bytes", w.Code, w.Header().Get("Content-Encoding"), w.Body.Bytes())
+		}
+		w = call(t, h, "GET", "proxyapi01", "/prod/z", nil, nil)
+		if w.Code != 200 || w.Header().Get("Content-Encoding") != "" || w.Body.String() != "plain" {
+			t.Errorf("no Accept-Encoding: status %d, Content-Encoding %q, body %q; want plain", w.Code, w.Header().Get("Content-Encoding"), w.Body.Bytes())
+		}
+	})
 }
 
 func TestProxyErrors(t *testing.T) {

@@ -10,13 +10,22 @@ import (
 // uriTemplate is an integration URI compiled for one stage: stage
 // variables are substituted at compile time (they are fixed per stage), so
 // only path parameters are filled in per request. A URI without
-// parameters is parsed once.
+// parameters is parsed once; one whose parameters all sit in its path
+// has everything but the path parsed once.
 type uriTemplate struct {
 	raw     string
 	parts   []uriPart
 	size    int      // bytes of literal text, to size the builder
 	dynamic bool     // has parameter slots
 	static  *url.URL // the parsed URI when it has no parameters; nil if invalid
+
+	// base is the URI without its path when every slot is in the path:
+	// scheme, host, query. The path is then built from pathParts per
+	// request and set on a copy of base. nil when the whole URI must be
+	// built and parsed per request.
+	base      *url.URL
+	pathParts []uriPart
+	pathSize  int
 }
 
 // uriPart is literal text (param < 0) or a path parameter slot.
@@ -83,22 +92,105 @@ func compileURI(raw string, vars map[string]string, params []string, greedy stri
 			s = t.parts[0].lit
 		}
 		t.static, _ = parseTarget(s)
+		return t, nil
 	}
+	t.splitPath()
 	return t, nil
 }
 
+// splitPath sets base and pathParts when every slot of t lies in the
+// path: after the authority and before any "?" or "#". Slot values are
+// path-escaped, so they never contain "?" or "#" and cannot move where
+// the path ends; the literal text decides it, as it would for url.Parse
+// on the whole URI. Anything else (a slot in the host or the query, text
+// url.Parse rejects outright) keeps the whole-URI parse.
+func (t *uriTemplate) splitPath() {
+	if len(t.parts) == 0 || t.parts[0].param >= 0 {
+		return // a slot in the scheme or host
+	}
+	for _, p := range t.parts {
+		if p.param < 0 && strings.ContainsFunc(p.lit, isCTL) {
+			return
+		}
+	}
+	head := t.parts[0].lit
+	i := strings.Index(head, "://")
+	if i < 0 || strings.ContainsAny(head, "?#") {
+		return
+	}
+	j := strings.IndexByte(head[i+3:], '/')
+	if j < 0 {
+		return // the first slot is still in the authority
+	}
+	authority := head[:i+3+j]
+	path := []uriPart{{lit: head[i+3+j:], param: -1}}
+	suffix := ""
+	last := len(t.parts) - 1
+	for k, p := range t.parts[1:] {
+		if p.param >= 0 {
+			path = append(path, p)
+			continue
+		}
+		cut := strings.IndexAny(p.lit, "?#")
+		switch {
+		case cut < 0:
+			path = append(path, p)
+		case k+1 != last:
+			return // a slot in the query or the fragment
+		default:
+			if cut > 0 {
+				path = append(path, uriPart{lit: p.lit[:cut], param: -1})
+			}
+			suffix = p.lit[cut:]
+		}
+	}
+	base, err := parseTarget(authority + suffix)
+	if err != nil || base.Path != "" || base.RawPath != "" {
+		return
+	}
+	t.base, t.pathParts = base, path
+	for _, p := range path {
+		t.pathSize += len(p.lit)
+	}
+}
+
+// isCTL reports an ASCII control character, which url.Parse refuses.
+func isCTL(r rune) bool { return r < 0x20 || r == 0x7f }
+
 // build returns the backend URL for the captured parameter values. The
 // returned URL must not be modified: without parameters it is shared.
-func (t *uriTemplate) build(vals []string) (*url.URL, error) {
-	if !t.dynamic {
+// With parameters it is dst, filled in.
+func (t *uriTemplate) build(vals []string, dst *url.URL) (*url.URL, error) {
+	switch {
+	case !t.dynamic:
 		if t.static == nil {
 			return nil, errInvalidURI
 		}
 		return t.static, nil
+	case t.base != nil:
+		// What url.Parse does with the path part of a URI.
+		escaped := expand(t.pathParts, t.pathSize, vals)
+		path, err := url.PathUnescape(escaped)
+		if err != nil {
+			return nil, err
+		}
+		*dst = *t.base
+		dst.Path = path
+		if dst.EscapedPath() != escaped {
+			dst.RawPath = escaped
+		}
+		return dst, nil
+	default:
+		return parseTarget(expand(t.parts, t.size, vals))
 	}
+}
+
+// expand writes the parts out with the parameter values path-escaped; a
+// greedy value keeps its slashes.
+func expand(parts []uriPart, size int, vals []string) string {
 	var b strings.Builder
-	b.Grow(t.size + 32)
-	for _, p := range t.parts {
+	b.Grow(size + 32)
+	for _, p := range parts {
 		switch {
 		case p.param < 0:
 			b.WriteString(p.lit)
@@ -118,7 +210,7 @@ func (t *uriTemplate) build(vals []string) (*url.URL, error) {
 			b.WriteString(url.PathEscape(vals[p.param]))
 		}
 	}
-	return parseTarget(b.String())
+	return b.String()
 }
 
 // parseTarget accepts only absolute http(s) URLs with a host and no
