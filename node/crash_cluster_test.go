@@ -2,14 +2,8 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,22 +14,12 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/cluster"
-	"github.com/portico-gw/portico/cluster/pki"
 	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // crashRegions are the regions of the crash test's three control nodes.
 var crashRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-1"}
-
-// Ports every crash-test node uses on its own loopback address, as
-// `portico dev` does.
-const (
-	crashAdminPort    = 9180
-	crashRaftPort     = 9181
-	crashGossipPort   = 9182
-	crashInternalPort = 9183
-	crashRegionalPort = 8443
-)
 
 // crashNode is one `portico run` process of the crash test's cluster.
 type crashNode struct {
@@ -76,43 +60,15 @@ func (n *crashNode) names() (map[string]int, uint64, error) {
 
 // crashPrefix picks a random 127.x.y loopback /24 on which every listener
 // of n nodes can bind, so the fixed ports cannot collide with other tests
-// (TestMakeRunServesTheDemo draws from 127.100-199.*).
+// (TestMakeRunServesTheDemo draws from 127.100-199.*, clusterbench from
+// 127.50-99.*).
 func crashPrefix(t *testing.T, n int) string {
 	t.Helper()
-	var lastErr error
-	for range 20 {
-		prefix := fmt.Sprintf("127.%d.%d", 200+rand.IntN(50), rand.IntN(250))
-		if lastErr = canBind(prefix, n); lastErr == nil {
-			return prefix
-		}
+	prefix, err := harness.PickPrefix(200, n)
+	if err != nil {
+		t.Fatalf("no loopback /24 for the cluster: %v", err)
 	}
-	t.Fatalf("no free loopback /24 for the cluster (needs 127.0.0.0/8 routed to lo, as on Linux): %v", lastErr)
-	return ""
-}
-
-func canBind(prefix string, n int) error {
-	var closers []interface{ Close() error }
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for i := range n {
-		ip := fmt.Sprintf("%s.%d", prefix, i+1)
-		for _, port := range []int{crashAdminPort, crashRaftPort, crashGossipPort, crashInternalPort, crashRegionalPort} {
-			ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if err != nil {
-				return err
-			}
-			closers = append(closers, ln)
-		}
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(crashGossipPort)))
-		if err != nil {
-			return err
-		}
-		closers = append(closers, pc)
-	}
-	return nil
+	return prefix
 }
 
 // startCrashCluster starts three control+regional nodes, one per region,
@@ -123,57 +79,14 @@ func startCrashCluster(t *testing.T) []*crashNode {
 	bin := portico(t)
 	dir := t.TempDir()
 	prefix := crashPrefix(t, len(crashRegions))
-	ca, err := pki.CreateCA(filepath.Join(dir, "ca"))
+	layout := harness.Layout{Regions: crashRegions, Zone: "portico.test", RaftTimeout: 500 * time.Millisecond}
+	cfgs, files, err := layout.Write(dir, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(dir, "gossip.key")
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(cluster.GenerateKey())+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var nodes []*crashNode
-	for i, region := range crashRegions {
-		ip := fmt.Sprintf("%s.%d", prefix, i+1)
-		addr := func(port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
-		cfg := configs.Node{
-			Name: region + "-a", Region: region, Zone: "portico.test",
-			Roles:   []string{configs.RoleControl, configs.RoleRegional},
-			DataDir: filepath.Join(dir, region+"-a"),
-			Admin:   configs.AdminConfig{Listen: addr(crashAdminPort)}, Regional: configs.ListenerConfig{Listen: addr(crashRegionalPort)},
-			Raft: configs.RaftConfig{Listen: addr(crashRaftPort),
-				HeartbeatTimeout: configs.Duration(500 * time.Millisecond), ElectionTimeout: configs.Duration(500 * time.Millisecond)},
-			Internal:        configs.InternalConfig{Listen: addr(crashInternalPort)},
-			Gossip:          configs.GossipConfig{Listen: addr(crashGossipPort), KeyFile: keyFile},
-			BootstrapExpect: len(crashRegions), AccessLog: "off", ShutdownGrace: configs.Duration(2 * time.Second),
-		}
-		if i > 0 {
-			cfg.Join = []string{nodes[0].cfg.Gossip.Listen}
-		}
-		tlsDir := filepath.Join(cfg.DataDir, "tls")
-		hostIP := net.ParseIP(ip)
-		cert, key, err := ca.IssueFiles(tlsDir, "node", pki.IssueOptions{CommonName: cfg.Name, IPs: []net.IP{hostIP}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: cert, KeyFile: key}
-		cert, key, err = ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: cfg.Name,
-			DNSNames: []string{"*." + region + "." + cfg.Zone}, IPs: []net.IP{hostIP}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Regional.CertFile, cfg.Regional.KeyFile = cert, key
-		nodes = append(nodes, &crashNode{cfg: cfg})
-	}
-	for _, n := range nodes {
-		b, err := json.MarshalIndent(n.cfg, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(dir, n.name()+".json")
-		if err := os.WriteFile(file, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		n.p = startProc(t, dir, bin, "run", "--config", file)
+	for i, cfg := range cfgs {
+		nodes = append(nodes, &crashNode{cfg: cfg, p: startProc(t, dir, bin, "run", "--config", files[i])})
 	}
 	for _, n := range nodes {
 		n.client = waitAdmin(t, n.cfg.Admin.Listen)

@@ -5,6 +5,8 @@
 // measure; tests elsewhere check behaviour. Each driver is a command under
 // simulations/cmd/ (for example `go run ./simulations/cmd/proxybench`),
 // and their results go to simulations/results/, which is not committed.
+// What the drivers share (child processes, lifecycle, report helpers,
+// the loopback cluster layout) lives in simulations/harness.
 //
 // Cluster numbers: `go run ./simulations/cmd/clusterbench -portico
 // bin/portico [-deploys 20] [-kills 5]` starts a 3-region cluster of

@@ -14,6 +14,7 @@ import (
 	"github.com/portico-gw/portico/cluster"
 	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/node"
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // benchNode is one `portico run` process of the cluster. Its output is
@@ -23,12 +24,12 @@ type benchNode struct {
 	cfgFile string
 	logFile string
 	client  *node.Client
-	proc    *proc // the current process; nil before the first start
+	proc    *harness.Proc // the current process; nil before the first start
 }
 
 func (n *benchNode) name() string     { return n.cfg.Name }
 func (n *benchNode) control() bool    { return n.cfg.HasRole(configs.RoleControl) }
-func (n *benchNode) running() bool    { return n.proc != nil && !n.proc.exited() }
+func (n *benchNode) running() bool    { return n.proc != nil && !n.proc.Exited() }
 func (n *benchNode) raftAddr() string { return n.cfg.Raft.Listen }
 
 // status reads the node's GET /v1/status (Raft view on control nodes, the
@@ -44,14 +45,14 @@ func (n *benchNode) status(ctx context.Context) (cluster.Status, error) {
 // benchCluster is the running cluster.
 type benchCluster struct {
 	bin   string
-	procs *group
+	procs *harness.Group
 	log   *slog.Logger
 	nodes []*benchNode
 }
 
 // newCluster lays the cluster out under dir; start runs it.
-func newCluster(bin, dir, prefix string, procs *group, log *slog.Logger) (*benchCluster, error) {
-	cfgs, files, err := layout(dir, prefix)
+func newCluster(bin, dir, prefix string, procs *harness.Group, log *slog.Logger) (*benchCluster, error) {
+	cfgs, files, err := benchLayout.Write(dir, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -82,14 +83,14 @@ func (c *benchCluster) start(ctx context.Context, n *benchNode) error {
 	cmd := exec.Command(c.bin, "run", "--config", n.cfgFile)
 	cmd.Dir = filepath.Dir(n.cfgFile)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	p, err := c.procs.start(n.name(), cmd)
+	p, err := c.procs.Start(n.name(), cmd)
 	if err != nil {
 		return err
 	}
 	n.proc = p
-	err = retry(ctx, 60*time.Second, 50*time.Millisecond, func() error {
-		if p.exited() {
-			return permanent(fmt.Errorf("%s exited (%v); see %s", n.name(), p.err, n.logFile))
+	err = harness.Retry(ctx, 60*time.Second, 50*time.Millisecond, func() error {
+		if p.Exited() {
+			return harness.Permanent(fmt.Errorf("%s exited (%v); see %s", n.name(), p.Err(), n.logFile))
 		}
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
@@ -175,7 +176,7 @@ type memberView struct {
 // and `deploy --wait` read) must be the leader's too.
 func (c *benchCluster) settled(ctx context.Context, within time.Duration, gossipIndex bool) error {
 	nextNote := time.Now().Add(2 * time.Second)
-	return retry(ctx, within, 100*time.Millisecond, func() error {
+	return harness.Retry(ctx, within, 100*time.Millisecond, func() error {
 		err := c.unsettled(ctx, gossipIndex)
 		if err != nil && time.Now().After(nextNote) {
 			c.log.Info("waiting for the cluster to settle", "reason", err)
@@ -193,7 +194,7 @@ func (c *benchCluster) unsettled(ctx context.Context, gossipIndex bool) error {
 	}
 	for _, n := range c.nodes {
 		if !n.running() {
-			return permanent(fmt.Errorf("%s is not running; see %s", n.name(), n.logFile))
+			return harness.Permanent(fmt.Errorf("%s is not running; see %s", n.name(), n.logFile))
 		}
 		st, err := n.status(ctx)
 		if err != nil {
@@ -233,36 +234,4 @@ func (c *benchCluster) unsettled(ctx context.Context, gossipIndex bool) error {
 		return fmt.Errorf("%s has %d Raft voters, want %d", leader.name(), voters, len(regions))
 	}
 	return nil
-}
-
-// permanentError marks an error that retry must not retry.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error { return permanentError{err} }
-
-// retry calls f every interval until it returns nil, returns a permanent
-// error, ctx ends or timeout passes; it returns f's last error.
-func retry(parent context.Context, timeout, interval time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		err := f()
-		var pe permanentError
-		if err == nil || errors.As(err, &pe) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			if parent.Err() != nil {
-				return context.Cause(parent)
-			}
-			return fmt.Errorf("%w (gave up after %v)", err, timeout)
-		case <-tick.C:
-		}
-	}
 }

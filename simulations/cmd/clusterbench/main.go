@@ -37,10 +37,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // options are the command-line flags.
@@ -90,30 +89,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "Measures config propagation and leader failover on a 3-region cluster of portico processes.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "clusterbench: unexpected arguments %q\n", fs.Args())
-		fs.Usage()
-		return 2
+	if code, ok := harness.ParseFlags(fs, args); !ok {
+		return code
 	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(stderr, "clusterbench: %v\n", err)
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := harness.NotifyContext()
 	defer stop()
-	// After the first Ctrl-C the driver cleans up; a second one kills it
-	// (and, on Linux, its children with it).
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	harness.SecondSignalKills(ctx, stop)
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "clusterbench")
 	if err := bench(ctx, o, log, stdout); err != nil {
 		fmt.Fprintf(stderr, "clusterbench: %v\n", err)
@@ -125,44 +111,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 // bench runs the whole benchmark; every process it starts has stopped
 // when it returns.
 func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (err error) {
-	bin, err := filepath.Abs(o.portico)
+	bin, err := harness.Executable(o.portico)
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("-portico %s is not an executable file (build it with make build)", o.portico)
-	}
-	resultsDir := o.results
-	if resultsDir == "" {
-		resultsDir = filepath.Join(moduleRoot(), "simulations", "results")
-	}
+	resultsDir := harness.ResultsDir(o.results)
 	ctx, cancel := context.WithTimeoutCause(ctx, o.budget(), fmt.Errorf("benchmark took longer than its %v budget", o.budget()))
 	defer cancel()
 
-	dir, err := os.MkdirTemp("", "clusterbench-")
+	dir, cleanup, err := harness.TempDir("clusterbench-", o.keep, log, "rerun with -keep to keep the node configs, data and logs")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			log.Info("kept the temporary directory", "dir", dir)
-			return
-		}
-		if err != nil {
-			log.Info("rerun with -keep to keep the node configs, data and logs")
-		}
-		os.RemoveAll(dir)
-	}()
-	var procs group
-	defer procs.stop(10 * time.Second) // runs before the directory is removed
+	defer func() { cleanup(err != nil) }()
+	var procs harness.Group
+	defer procs.Stop(10 * time.Second) // runs before the directory is removed
 
 	prefix := o.ipPrefix
-	nodes := 2 * len(regions)
+	nodes := benchLayout.Nodes()
 	if prefix == "" {
-		if prefix, err = pickPrefix(nodes); err != nil {
+		// 127.50-99.*, apart from the ranges the node tests draw from.
+		if prefix, err = harness.PickPrefix(50, nodes); err != nil {
 			return err
 		}
-	} else if err := canBind(prefix, nodes); err != nil {
+	} else if err := harness.CanBind(prefix, nodes); err != nil {
 		return fmt.Errorf("-ip-prefix %s: %w", prefix, err)
 	}
 	c, err := newCluster(bin, dir, prefix, &procs, log)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // benchAPI is the API the driver deploys: one MOCK route.
@@ -36,7 +38,7 @@ type propagationRun struct {
 // many there were. A retried deploy may have been applied too, which only
 // adds a deployment.
 func deploy(ctx context.Context, c *benchCluster, apiID, description string) (index uint64, retries int, err error) {
-	err = retry(ctx, 30*time.Second, 100*time.Millisecond, func() error {
+	err = harness.Retry(ctx, 30*time.Second, 100*time.Millisecond, func() error {
 		leader, _, err := c.leader(ctx)
 		if err != nil {
 			return err
@@ -52,7 +54,7 @@ func deploy(ctx context.Context, c *benchCluster, apiID, description string) (in
 			return fmt.Errorf("deploy through %s: %w", leader.name(), err)
 		}
 		if res.Index == 0 {
-			return permanent(errors.New("the deployment answer has no index"))
+			return harness.Permanent(errors.New("the deployment answer has no index"))
 		}
 		index = res.Index
 		return nil
@@ -167,7 +169,7 @@ type failoverRun struct {
 // included.
 func measureFailover(ctx context.Context, c *benchCluster, apiID string, kill int, log *slog.Logger) (failoverRun, error) {
 	var leader *benchNode
-	err := retry(ctx, 30*time.Second, 100*time.Millisecond, func() (err error) {
+	err := harness.Retry(ctx, 30*time.Second, 100*time.Millisecond, func() (err error) {
 		leader, _, err = c.leader(ctx)
 		return err
 	})
@@ -182,7 +184,7 @@ func measureFailover(ctx context.Context, c *benchCluster, apiID string, kill in
 	}
 	run := failoverRun{Killed: leader.name()}
 	killedAt := time.Now()
-	if err := leader.proc.kill(10 * time.Second); err != nil {
+	if err := leader.proc.Kill(10 * time.Second); err != nil {
 		return run, err
 	}
 

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // Reference figures from the issue.
@@ -29,22 +23,15 @@ const (
 // report is what a run prints and writes as JSON. Durations are in
 // milliseconds.
 type report struct {
-	Time    time.Time `json:"time"`
-	Machine machine   `json:"machine"`
-	Portico string    `json:"portico"`
+	Time    time.Time       `json:"time"`
+	Machine harness.Machine `json:"machine"`
+	Portico string          `json:"portico"`
 	// Tree is `git describe --dirty` of the working tree the driver ran
 	// in; the -portico binary may have been built from another.
 	Tree        string            `json:"working_tree,omitempty"`
 	Cluster     clusterReport     `json:"cluster"`
 	Propagation propagationReport `json:"propagation"`
 	Failover    failoverReport    `json:"failover"`
-}
-
-type machine struct {
-	CPUs int    `json:"cpus"`
-	OS   string `json:"os"`
-	Arch string `json:"arch"`
-	Go   string `json:"go"` // of the driver
 }
 
 type clusterReport struct {
@@ -105,9 +92,9 @@ type failRunJSON struct {
 func newReport(bin, prefix string, c *benchCluster, props []propagationRun, fails []failoverRun) *report {
 	r := &report{
 		Time:    time.Now().UTC(),
-		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version()},
+		Machine: harness.ThisMachine(),
 		Portico: bin,
-		Tree:    gitDescribe(),
+		Tree:    harness.GitDescribe(),
 		Cluster: clusterReport{HeartbeatTimeout: raftTimeout.String(), ElectionTimeout: raftTimeout.String(), IPPrefix: prefix},
 	}
 	for _, n := range c.nodes {
@@ -167,7 +154,7 @@ func (r *report) print(w io.Writer) {
 		verdict = "meets"
 	}
 	fmt.Fprintf(w, "\nconfig propagation, deploy answered → every node serving it (%d deploys, polled every %s)\n\n", p.Deploys, p.Poll)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := harness.Table(w)
 	fmt.Fprintln(tw, "  p50\tp99\tmax\ttarget p99\t")
 	fmt.Fprintf(tw, "  %s\t%s\t%s\t≤ %s (%s)\t\n", fmtMs(p.P50ms), fmtMs(p.P99ms), fmtMs(p.Maxms), fmtMs(p.Targetms), verdict)
 	tw.Flush()
@@ -175,7 +162,7 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  %d deploy attempt(s) failed and were retried: the leader changed during the run\n", p.DeployRetries)
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw = harness.Table(w)
 	fmt.Fprintln(tw, "  node\tp50\tlast to serve\t")
 	for _, name := range c.Nodes {
 		fmt.Fprintf(tw, "  %s\t%s\t%d×\t\n", name, fmtMs(p.PerNodeP50ms[name]), p.LastNode[name])
@@ -184,7 +171,7 @@ func (r *report) print(w io.Writer) {
 
 	f := r.Failover
 	fmt.Fprintf(w, "\nleader failover, SIGKILL → next write accepted through a survivor (%d kills)\n\n", f.Kills)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw = harness.Table(w)
 	fmt.Fprintln(tw, "  #\tkilled\tnew leader\telected\tfirst write\tvia\tattempts\trestart → settled\t→ gossip agrees\t")
 	for i, run := range f.Runs {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", i+1, run.Killed, run.NewLeader, fmtMs(run.Electedms),
@@ -197,15 +184,7 @@ func (r *report) print(w io.Writer) {
 // write stores the report as dir/clusterbench-<UTC time>.json and returns
 // the file's path.
 func (r *report) write(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "clusterbench-"+r.Time.Format("20060102-150405")+".json")
-	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+	return harness.WriteJSON(dir, "clusterbench", r.Time, r)
 }
 
 // percentile is the nearest-rank percentile of ds (p in 0-100]; 0 if empty.
@@ -219,38 +198,8 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(rank, 1), len(s))-1]
 }
 
-func ms(d time.Duration) float64 {
-	return math.Round(float64(d)/float64(time.Millisecond)*1000) / 1000
-}
+var ms = harness.Ms
 
 func fmtMs(v float64) string {
 	return time.Duration(v * float64(time.Millisecond)).Round(100 * time.Microsecond).String()
-}
-
-// gitDescribe names the working tree's commit (with -dirty), or "".
-func gitDescribe() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "git", "-C", moduleRoot(), "describe", "--always", "--dirty").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// moduleRoot is the nearest directory upward from the working directory
-// holding a go.mod, or the working directory.
-func moduleRoot() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			return wd
-		}
-	}
 }

@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // helloBody is the backend's whole answer: small and fixed, so the
@@ -145,7 +147,7 @@ func selfSignedCert() (tls.Certificate, error) {
 // startBackend re-executes the driver in -serve-backend mode on free
 // loopback ports and returns the addresses it bound. Its stderr goes to
 // dir/backend.log.
-func startBackend(ctx context.Context, g *group, dir string) (backendAddrs, error) {
+func startBackend(ctx context.Context, g *harness.Group, dir string) (backendAddrs, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return backendAddrs{}, fmt.Errorf("find own executable: %w", err)
@@ -161,7 +163,7 @@ func startBackend(ctx context.Context, g *group, dir string) (backendAddrs, erro
 	if err != nil {
 		return backendAddrs{}, err
 	}
-	p, err := g.start("backend", cmd)
+	p, err := g.Start("backend", cmd)
 	if err != nil {
 		return backendAddrs{}, err
 	}
@@ -181,8 +183,8 @@ func startBackend(ctx context.Context, g *group, dir string) (backendAddrs, erro
 	select {
 	case r := <-got:
 		if r.err != nil {
-			<-p.done
-			return backendAddrs{}, fmt.Errorf("backend exited before listening (%v): %s", p.err, readTail(filepath.Join(dir, "backend.log")))
+			<-p.Done()
+			return backendAddrs{}, fmt.Errorf("backend exited before listening (%v): %s", p.Err(), readTail(filepath.Join(dir, "backend.log")))
 		}
 		var a backendAddrs
 		if err := json.Unmarshal([]byte(r.line), &a); err != nil || a.Plain == "" || a.TLS == "" {

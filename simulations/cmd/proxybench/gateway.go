@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // The node's identity: invoke hosts are {apiId}.{region}.{zone}, and the
@@ -52,7 +54,7 @@ type gateway struct {
 // startPortico writes a node config into dir, starts `portico run`, waits
 // for /healthz, applies benchDefinition and deploys it to benchStage with
 // backend as the upstream. The node's output goes to dir/portico.log.
-func startPortico(ctx context.Context, g *group, bin, dir, backend string) (*gateway, error) {
+func startPortico(ctx context.Context, g *harness.Group, bin, dir, backend string) (*gateway, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -84,15 +86,15 @@ access_log: "off"
 	cmd := exec.Command(bin, "run", "--config", cfgFile)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	p, err := g.start("portico", cmd)
+	p, err := g.Start("portico", cmd)
 	if err != nil {
 		return nil, err
 	}
 
 	admin := &http.Client{Timeout: 10 * time.Second}
-	err = retry(ctx, 60*time.Second, func() error {
-		if p.exited() {
-			return permanent(fmt.Errorf("portico exited (%v)", p.err))
+	err = harness.Retry(ctx, 60*time.Second, 100*time.Millisecond, func() error {
+		if p.Exited() {
+			return harness.Permanent(fmt.Errorf("portico exited (%v)", p.Err()))
 		}
 		return gw.adminDo(ctx, admin, "GET", "/healthz", nil, nil)
 	})
@@ -180,36 +182,4 @@ func freePorts(n int) ([]string, error) {
 		addrs = append(addrs, ln.Addr().String())
 	}
 	return addrs, nil
-}
-
-// permanentError marks an error that retry must not retry.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error { return permanentError{err} }
-
-// retry calls f every 100 ms until it returns nil, returns a permanent error,
-// ctx ends or timeout passes; it returns f's last error.
-func retry(parent context.Context, timeout time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		var se permanentError
-		if err == nil || errors.As(err, &se) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			if parent.Err() != nil {
-				return context.Cause(parent)
-			}
-			return fmt.Errorf("%w (gave up after %v)", err, timeout)
-		case <-tick.C:
-		}
-	}
 }

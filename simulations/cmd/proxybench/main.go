@@ -43,11 +43,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 const (
@@ -134,19 +134,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		visible.SetOutput(fs.Output())
 		visible.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "proxybench: unexpected arguments %q\n", fs.Args())
-		fs.Usage()
-		return 2
+	if code, ok := harness.ParseFlags(fs, args); !ok {
+		return code
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := harness.NotifyContext()
 	defer stop()
 	if *serve != "" {
 		if err := serveBackend(ctx, *serve, stdout); err != nil {
@@ -155,12 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	// After the first Ctrl-C the driver cleans up; a second one kills it
-	// (and, on Linux, its children with it).
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	harness.SecondSignalKills(ctx, stop)
 
 	if err := o.validate(); err != nil {
 		fmt.Fprintf(stderr, "proxybench: %v\n", err)
@@ -187,7 +174,7 @@ type target struct {
 func (t *target) check(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", t.url, nil)
 	if err != nil {
-		return permanent(err)
+		return harness.Permanent(err)
 	}
 	if t.host != "" {
 		req.Host = t.host
@@ -214,37 +201,22 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	if err != nil {
 		return fmt.Errorf("wrk not found (-wrk %q): run make deps (or apt-get install wrk)", o.wrk)
 	}
-	bin, err := filepath.Abs(o.portico)
+	bin, err := harness.Executable(o.portico)
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("-portico %s is not an executable file (build it with make build)", o.portico)
-	}
-	resultsDir := o.results
-	if resultsDir == "" {
-		resultsDir = filepath.Join(moduleRoot(), "simulations", "results")
-	}
+	resultsDir := harness.ResultsDir(o.results)
 
 	ctx, cancel := context.WithTimeoutCause(ctx, o.budget(), fmt.Errorf("benchmark took longer than its %v budget", o.budget()))
 	defer cancel()
 
-	dir, err := os.MkdirTemp("", "proxybench-")
+	dir, cleanup, err := harness.TempDir("proxybench-", o.keep, log, "rerun with -keep to keep the node config, logs and raw wrk output")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			log.Info("kept the temporary directory", "dir", dir)
-			return
-		}
-		if err != nil {
-			log.Info("rerun with -keep to keep the node config, logs and raw wrk output")
-		}
-		os.RemoveAll(dir)
-	}()
-	var procs group
-	defer procs.stop(5 * time.Second) // runs before the directory is removed
+	defer func() { cleanup(err != nil) }()
+	var procs harness.Group
+	defer procs.Stop(5 * time.Second) // runs before the directory is removed
 
 	be, err := startBackend(ctx, &procs, dir)
 	if err != nil {
@@ -270,7 +242,7 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	targets := []*target{direct, portico, directPlain}
 	for _, t := range targets {
 		// A new deployment may take a moment to be served.
-		if err := retry(ctx, 15*time.Second, func() error { return t.check(ctx) }); err != nil {
+		if err := harness.Retry(ctx, 15*time.Second, 100*time.Millisecond, func() error { return t.check(ctx) }); err != nil {
 			return fmt.Errorf("%s does not serve the backend's answer: %w", t.name, err)
 		}
 		t.probe.CloseIdleConnections()
@@ -352,21 +324,4 @@ func (m *measurer) measure(ctx context.Context, t *target, label string, d time.
 	}
 	m.log.Info("wrk", "target", t.name, "run", label, "rps", int64(r.RPS+0.5), "p50", fmtLatency(r.P50), "p99", fmtLatency(r.P99))
 	return r, nil
-}
-
-// moduleRoot is the nearest directory upward from the working directory
-// holding a go.mod, or the working directory.
-func moduleRoot() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			return wd
-		}
-	}
 }

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // Reference ratios, gateway rps / direct Go hello rps, from the research
@@ -27,9 +22,9 @@ const (
 
 // report is what a benchmark prints and writes as JSON.
 type report struct {
-	Time    time.Time `json:"time"`
-	Machine machine   `json:"machine"`
-	Portico string    `json:"portico"`
+	Time    time.Time       `json:"time"`
+	Machine harness.Machine `json:"machine"`
+	Portico string          `json:"portico"`
 	// Tree is `git describe --dirty` of the working tree the driver ran
 	// in; the -portico binary may have been built from another.
 	Tree      string         `json:"working_tree,omitempty"`
@@ -38,13 +33,6 @@ type report struct {
 	Targets   []targetReport `json:"targets"`
 	Ratios    ratios         `json:"ratios"`
 	Reference reference      `json:"reference"`
-}
-
-type machine struct {
-	CPUs int    `json:"cpus"`
-	OS   string `json:"os"`
-	Arch string `json:"arch"`
-	Go   string `json:"go"` // of the driver and backend
 }
 
 type settings struct {
@@ -96,9 +84,9 @@ type reference struct {
 func newReport(o options, bin, wrkVersion string, targets []*target) *report {
 	r := &report{
 		Time:    time.Now().UTC(),
-		Machine: machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version()},
+		Machine: harness.ThisMachine(),
 		Portico: bin,
-		Tree:    gitDescribe(),
+		Tree:    harness.GitDescribe(),
 		Wrk:     wrkVersion,
 		Settings: settings{
 			Duration: o.duration.String(), Warmup: warmup.String(),
@@ -155,7 +143,7 @@ func (r *report) target(name string) *targetReport {
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nregional-proxy benchmark: wrk -t%d -c%d, %d × %s per target after a %s warm-up, %d CPUs (%s)\n\n",
 		r.Settings.Threads, r.Settings.Connections, r.Settings.Runs, r.Settings.Duration, r.Settings.Warmup, r.Machine.CPUs, r.Wrk)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := harness.Table(w)
 	fmt.Fprintln(tw, "target\trps per run\tmedian rps\tmedian p50\tmedian p99\t")
 	for _, t := range r.Targets {
 		var runs []string
@@ -186,26 +174,7 @@ func (r *report) print(w io.Writer) {
 // write stores the report as dir/proxybench-<UTC time>.json and returns
 // the file's path.
 func (r *report) write(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "proxybench-"+r.Time.Format("20060102-150405")+".json")
-	return path, os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// gitDescribe names the working tree's commit (with -dirty), or "".
-func gitDescribe() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "git", "-C", moduleRoot(), "describe", "--always", "--dirty").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
+	return harness.WriteJSON(dir, "proxybench", r.Time, r)
 }
 
 // median of xs; the mean of the middle two for an even count, 0 if empty.
@@ -243,7 +212,7 @@ func round(v float64, n int) float64 {
 	return math.Round(v*p) / p
 }
 
-func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
+var ms = harness.Ms
 
 func fromMs(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 

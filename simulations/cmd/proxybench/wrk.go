@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/simulations/harness"
 )
 
 // wrkResult is what one wrk run reports.
@@ -142,7 +144,7 @@ func (w wrkRun) run(ctx context.Context, rawFile string) (wrkResult, error) {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, w.path, w.args()...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = harness.SysProcAttr()
 	err := cmd.Run()
 	if werr := os.WriteFile(rawFile, out.Bytes(), 0o644); werr != nil && err == nil {
 		err = werr
