@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -241,33 +240,30 @@ func NewFollower(cfg FollowerConfig) *Follower {
 
 // Run follows peers until ctx is done.
 func (f *Follower) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	backoff := Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	next := 0
 	for ctx.Err() == nil {
 		peers := f.cfg.Peers()
 		if len(peers) == 0 {
-			if !sleepCtx(ctx, backoff) {
+			if !backoff.Wait(ctx) {
 				break
 			}
-			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		peer := peers[next%len(peers)]
 		err := f.poll(ctx, peer)
 		if err == nil {
-			backoff = 100 * time.Millisecond
+			backoff.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		f.log.Warn("config follow failed; trying another control node", "peer", peer, "err", err, "retry_in", backoff)
+		f.log.Warn("config follow failed; trying another control node", "peer", peer, "err", err, "retry_in", backoff.Next())
 		next++
-		// Jitter spreads hundreds of edges reconnecting at once.
-		if !sleepCtx(ctx, backoff/2+rand.N(backoff/2+1)) {
+		if !backoff.Wait(ctx) {
 			break
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 	return nil
 }
@@ -345,15 +341,4 @@ func writeFileSync(path string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

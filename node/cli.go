@@ -177,6 +177,17 @@ func (c *cli) print(v any, table func(w io.Writer)) error {
 	return fmt.Errorf("unknown output format %q for this command (use table or json)", c.output)
 }
 
+// apiClient returns the admin client and the id of the API that ref (an
+// id or a unique name) names.
+func (c *cli) apiClient(ctx context.Context, ref string) (*Client, string, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := c.resolveAPI(ctx, cl, ref)
+	return cl, id, err
+}
+
 // resolveAPI accepts an API id or a unique API name.
 func (c *cli) resolveAPI(ctx context.Context, cl *Client, ref string) (string, error) {
 	if ref == "" {

@@ -119,11 +119,7 @@ func (c *cli) deployCmd() *cobra.Command {
 		Short: "Snapshot an API into a new deployment and point a stage at it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolveAPI(cmd.Context(), cl, api)
+			cl, id, err := c.apiClient(cmd.Context(), api)
 			if err != nil {
 				return err
 			}
@@ -231,11 +227,7 @@ func (c *cli) apisCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "get ID", Short: "Show an API's definition (YAML, or JSON with -o json)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolveAPI(cmd.Context(), cl, args[0])
+			cl, id, err := c.apiClient(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -252,11 +244,7 @@ func (c *cli) apisCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "delete ID", Short: "Delete an API with its stages and deployments", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolveAPI(cmd.Context(), cl, args[0])
+			cl, id, err := c.apiClient(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -276,11 +264,7 @@ func (c *cli) stagesCmd() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&api, "api", "", "API id or name")
 	cmd.PersistentFlags().StringVar(&stage, "stage", "", "stage name")
 	pathOf := func(cmd *cobra.Command, needStage bool) (*Client, string, error) {
-		cl, err := c.client()
-		if err != nil {
-			return nil, "", err
-		}
-		id, err := c.resolveAPI(cmd.Context(), cl, api)
+		cl, id, err := c.apiClient(cmd.Context(), api)
 		if err != nil {
 			return nil, "", err
 		}
@@ -408,11 +392,7 @@ func (c *cli) deploymentsCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "list --api ID", Short: "List deployments, newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolveAPI(cmd.Context(), cl, api)
+			cl, id, err := c.apiClient(cmd.Context(), api)
 			if err != nil {
 				return err
 			}
@@ -444,11 +424,7 @@ func (c *cli) exportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "export --api ID --stage NAME", Short: "Print a stage's deployed definition as OpenAPI 3.0 (YAML, or JSON with -o json)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolveAPI(cmd.Context(), cl, api)
+			cl, id, err := c.apiClient(cmd.Context(), api)
 			if err != nil {
 				return err
 			}

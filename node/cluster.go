@@ -119,7 +119,7 @@ func (n *Node) announce(ctx context.Context, g *cluster.Gossip, served *cluster.
 // joinLoop joins the configured gossip addresses, retrying with backoff
 // until one answers or ctx is done.
 func (n *Node) joinLoop(ctx context.Context, g *cluster.Gossip, addrs []string) {
-	backoff := 200 * time.Millisecond
+	backoff := cluster.Backoff{Min: 200 * time.Millisecond, Max: 10 * time.Second}
 	for ctx.Err() == nil {
 		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		joined, err := g.Join(jctx, addrs)
@@ -128,11 +128,10 @@ func (n *Node) joinLoop(ctx context.Context, g *cluster.Gossip, addrs []string) 
 			n.log.Info("joined the cluster", "contacted", joined)
 			return
 		}
-		n.log.Warn("cannot join the cluster yet; retrying", "join", addrs, "err", err, "retry_in", backoff)
-		if !sleep(ctx, backoff) {
+		n.log.Warn("cannot join the cluster yet; retrying", "join", addrs, "err", err, "retry_in", backoff.Next())
+		if !backoff.Wait(ctx) {
 			return
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 
@@ -304,16 +303,5 @@ func (n *Node) controlPeers(g *cluster.Gossip) func() []string {
 			}
 		}
 		return append(near, far...)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -261,8 +261,10 @@ func waitLeader(ctx context.Context, c *Client, within time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no Raft leader within %s (last error: %v)", within, err)
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
