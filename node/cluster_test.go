@@ -286,6 +286,16 @@ func TestClusterServesEverywhereSurvivesLeaderLossAndControlPlaneLoss(t *testing
 	if newLeader == leader {
 		t.Fatal("the stopped node still leads")
 	}
+	// A graceful stop announces the departure: the others see it left,
+	// not failed.
+	eventually(t, 20*time.Second, func() error {
+		for _, m := range e4.node.Gossip().Members() {
+			if m.Name == leader.node.Name() && m.Status != cluster.MemberLeft {
+				return fmt.Errorf("the stopped leader is %q in gossip, want left", m.Status)
+			}
+		}
+		return nil
+	})
 	eventually(t, 20*time.Second, func() error {
 		return e4.do("POST", "/v1/apply", []byte(fmt.Sprintf(mockAPI, "v2")), nil)
 	})
