@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -144,7 +146,7 @@ func checkFields(p *problems, path string, raw json.RawMessage, t reflect.Type, 
 			return
 		}
 		fields := jsonFields(t)
-		for _, k := range sortedKeys(obj) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			f, ok := fields[k]
 			if !ok {
 				if strict {
@@ -160,7 +162,7 @@ func checkFields(p *problems, path string, raw json.RawMessage, t reflect.Type, 
 			checkLeaf(p, path, raw, t)
 			return
 		}
-		for _, k := range sortedKeys(obj) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			checkFields(p, joinField(path, k), obj[k], t.Elem(), strict)
 		}
 	case reflect.Slice, reflect.Array:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,7 +236,7 @@ func marshalOrdered(doc *openapi3.T, paths []string, items map[string]*openapi3.
 			delete(top, k)
 		}
 	}
-	for _, k := range sortedKeys(top) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		w.add(k, top[k])
 	}
 	var out bytes.Buffer

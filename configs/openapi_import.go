@@ -3,7 +3,9 @@ package configs
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,7 +93,7 @@ func checkOpenAPIShape(p *problems, j []byte) {
 		p.add("paths", "must be an object")
 		return
 	}
-	for _, path := range sortedKeys(paths) {
+	for _, path := range slices.Sorted(maps.Keys(paths)) {
 		if strings.HasPrefix(path, "x-") {
 			continue
 		}
@@ -105,7 +107,7 @@ func checkOpenAPIShape(p *problems, j []byte) {
 			p.add(f, "must be an object")
 			continue
 		}
-		for _, key := range sortedKeys(item) {
+		for _, key := range slices.Sorted(maps.Keys(item)) {
 			switch key {
 			case "get", "put", "post", "delete", "options", "head", "patch", "trace", "connect", "query", extAnyMethod:
 				var op openapi3.Operation
@@ -331,7 +333,7 @@ func (im *importer) operations(path string, item *openapi3.PathItem) []importedO
 	for m, op := range item.AdditionalOperations {
 		unsupported[m] = op
 	}
-	for _, m := range sortedKeys(unsupported) {
+	for _, m := range slices.Sorted(maps.Keys(unsupported)) {
 		if unsupported[m] != nil {
 			im.p.add(f+"."+m, "unsupported method %s (use one of %s)", strings.ToUpper(m), strings.Join(Methods, ", "))
 		}

@@ -2,10 +2,10 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -202,7 +202,7 @@ func (in *Integration) validate(p *problems, f string, tmpl *Template) {
 		if in.StatusCode < 100 || in.StatusCode > 599 {
 			p.add(f+".status_code", "must be between 100 and 599")
 		}
-		for _, k := range sortedKeys(in.Headers) {
+		for _, k := range slices.Sorted(maps.Keys(in.Headers)) {
 			if !headerNameRE.MatchString(k) {
 				p.add(f+".headers."+k, "is not a valid header name")
 			} else if strings.ContainsAny(in.Headers[k], "\r\n\x00") {
@@ -308,7 +308,7 @@ func ValidateStageVariables(vars map[string]string) error {
 	if len(vars) > MaxStageVariables {
 		p.add("variables", "at most %d stage variables are allowed, got %d", MaxStageVariables, len(vars))
 	}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		f := "variables." + k
 		switch {
 		case len(k) > MaxStageVariableKey:
@@ -325,13 +325,4 @@ func ValidateStageVariables(vars map[string]string) error {
 		}
 	}
 	return p.err()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,7 +3,9 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/portico-gw/portico/configs"
 )
@@ -59,7 +61,7 @@ func (ad *Admin) createDeployment(r *http.Request) (int, any, error) {
 		if cur := st.Stage(a.ID, req.Stage); cur != nil {
 			c := *cur
 			stage = &c
-			stage.Variables = copyVars(cur.Variables)
+			stage.Variables = maps.Clone(cur.Variables)
 		}
 		stage.DeploymentID, stage.UpdatedAt = dep.ID, now
 		for k, v := range req.Variables {
@@ -95,17 +97,6 @@ func newDeploymentID(st *configs.State, apiID string) string {
 			return id
 		}
 	}
-}
-
-func copyVars(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	n := make(map[string]string, len(m))
-	for k, v := range m {
-		n[k] = v
-	}
-	return n
 }
 
 // deploymentSummary leaves out the API snapshot, which GET of one
@@ -262,7 +253,7 @@ func (ad *Admin) updateStage(r *http.Request, change func(*configs.State, *confi
 		return 0, nil, err
 	}
 	s := *cur
-	s.Variables = copyVars(cur.Variables)
+	s.Variables = maps.Clone(cur.Variables)
 	if err := change(st, &s); err != nil {
 		return 0, nil, err
 	}
@@ -285,7 +276,7 @@ func (ad *Admin) export(r *http.Request) (int, any, error) {
 	}
 	urls := ad.invokeURLs(&d.API, s.Name)
 	server := urls[string(configs.EndpointRegional)]
-	for _, k := range sortedKeys(urls) {
+	for _, k := range slices.Sorted(maps.Keys(urls)) {
 		if server == "" {
 			server = urls[k]
 		}

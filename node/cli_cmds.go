@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -280,10 +282,10 @@ func (c *cli) stagesCmd() *cobra.Command {
 		}
 		return c.print(s, func(w io.Writer) {
 			fmt.Fprintf(w, "stage:       %s\napi:         %s\ndeployment:  %s\nupdated:     %s\n", s.Name, s.APIID, s.DeploymentID, s.UpdatedAt.Format("2006-01-02 15:04:05Z07:00"))
-			for _, t := range sortedKeys(s.InvokeURLs) {
+			for _, t := range slices.Sorted(maps.Keys(s.InvokeURLs)) {
 				fmt.Fprintf(w, "invoke URL:  %s (%s)\n", s.InvokeURLs[t], t)
 			}
-			for _, k := range sortedKeys(s.Variables) {
+			for _, k := range slices.Sorted(maps.Keys(s.Variables)) {
 				fmt.Fprintf(w, "variable:    %s=%s\n", k, s.Variables[k])
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -308,7 +309,7 @@ func setupDemo(ctx context.Context, c *Client, backend string) (*DemoState, erro
 	case err != nil:
 		return nil, err
 	case stage.Variables["backend"] != backend:
-		vars := copyVars(stage.Variables)
+		vars := maps.Clone(stage.Variables)
 		if vars == nil {
 			vars = map[string]string{}
 		}
