@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/portico-gw/portico/configs"
 )
@@ -19,6 +20,7 @@ const (
 	entryDeleteStage      entryType = 5
 	entryDeleteDeployment entryType = 6
 	entrySetClusterID     entryType = 7
+	entryFlushCache       entryType = 8
 )
 
 func (t entryType) String() string {
@@ -37,6 +39,8 @@ func (t entryType) String() string {
 		return "delete-deployment"
 	case entrySetClusterID:
 		return "set-cluster-id"
+	case entryFlushCache:
+		return "flush-cache"
 	}
 	return fmt.Sprintf("entry(%d)", byte(t))
 }
@@ -61,6 +65,15 @@ type putStage struct {
 type deleteStage struct {
 	APIID string `json:"api_id"`
 	Name  string `json:"name"`
+}
+
+// flushCache invalidates a stage's caches; the entry's index becomes the
+// flush's Seq.
+type flushCache struct {
+	APIID  string    `json:"api_id"`
+	Stage  string    `json:"stage"`
+	Prefix string    `json:"prefix,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 type setClusterID struct {

@@ -100,6 +100,14 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 			return cur.WithIndex(idx), &applyError{"deployment " + e.ID + " is used by a stage"}
 		}
 		return cur.WithoutDeployment(idx, e.APIID, e.ID), nil
+	case entryFlushCache:
+		var e flushCache
+		mustDecode(idx, t, body, &e)
+		stage := cur.Stage(e.APIID, e.Stage)
+		if stage == nil {
+			return cur.WithIndex(idx), &applyError{"stage " + e.Stage + " was deleted"}
+		}
+		return cur.WithStage(idx, stage.WithFlush(configs.CacheFlush{Seq: idx, Prefix: e.Prefix, At: e.At})), nil
 	case entrySetClusterID:
 		var e setClusterID
 		mustDecode(idx, t, body, &e)

@@ -129,8 +129,12 @@ type GossipConfig struct {
 	// file: gossip is not encrypted (logged as a warning).
 	Keys [][]byte
 	// Meta is announced on start; see SetMeta.
-	Meta   NodeMeta
-	Logger *slog.Logger
+	Meta NodeMeta
+	// OnEvent, when set, receives every user event broadcast in the
+	// cluster (see Broadcast), this node's own included. It is called on
+	// the gossip event loop and must not block.
+	OnEvent func(name string, payload []byte)
+	Logger  *slog.Logger
 	// Timing; zero values mean the tuned LAN defaults (Default*).
 	ProbeInterval, ProbeTimeout, GossipInterval time.Duration
 	SuspicionMult                               int
@@ -282,6 +286,24 @@ func resolveHostPort(hostport string, defPort int) (string, int, error) {
 		return "", 0, err
 	}
 	return ip.IP.String(), int(port), nil
+}
+
+// MaxEventSize bounds a user event's name plus payload (serf's default
+// UserEventSizeLimit).
+const MaxEventSize = 512
+
+// Broadcast gossips a user event to every member, this node included
+// (each receives it through GossipConfig.OnEvent, usually within a few
+// gossip rounds). Delivery is best effort: soft state only, never an
+// operator's write. It does not block on the network.
+func (g *Gossip) Broadcast(name string, payload []byte) error {
+	if len(name)+len(payload) > MaxEventSize {
+		return fmt.Errorf("gossip event %s: %d bytes exceed %d", name, len(name)+len(payload), MaxEventSize)
+	}
+	if err := g.serf.UserEvent(name, payload, false); err != nil {
+		return fmt.Errorf("gossip event %s: %w", name, err)
+	}
+	return nil
 }
 
 // runOwned runs fn on a goroutine the Gossip owns and waits for it or for

@@ -73,9 +73,15 @@ func (g *Gossip) run(members map[string]Member) {
 // membership or meta. Serf events carry the member's full state, so the
 // view never needs to ask serf (whose lock the sender holds).
 func (g *Gossip) apply(members map[string]Member, ev serf.Event) bool {
+	if ue, ok := ev.(serf.UserEvent); ok {
+		if g.cfg.OnEvent != nil {
+			g.cfg.OnEvent(ue.Name, ue.Payload)
+		}
+		return false
+	}
 	me, ok := ev.(serf.MemberEvent)
 	if !ok {
-		return false // user events and queries: not used
+		return false // queries are answered by serf itself (keyring)
 	}
 	for _, sm := range me.Members {
 		if me.Type == serf.EventMemberReap {

@@ -472,15 +472,28 @@ func (s *Store) DeleteDeployment(ctx context.Context, apiID, id string) error {
 	return s.apply(ctx, entryDeleteDeployment, deleteDeployment{APIID: apiID, ID: id})
 }
 
+// FlushCache commits an invalidation of a stage's caches for paths
+// starting with prefix ("" for all) and returns its sequence number (the
+// entry's Raft index).
+func (s *Store) FlushCache(ctx context.Context, apiID, stage, prefix string, at time.Time) (uint64, error) {
+	return s.applyAt(ctx, entryFlushCache, flushCache{APIID: apiID, Stage: stage, Prefix: prefix, At: at})
+}
+
 // apply appends one entry and waits until it is applied here. It may
 // block up to the context's deadline (at most 10 s).
 func (s *Store) apply(ctx context.Context, t entryType, body any) error {
+	_, err := s.applyAt(ctx, t, body)
+	return err
+}
+
+// applyAt is apply that also returns the entry's log index.
+func (s *Store) applyAt(ctx context.Context, t entryType, body any) (uint64, error) {
 	if err := s.leaderOnly(); err != nil {
-		return err
+		return 0, err
 	}
 	data, err := encode(t, body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
@@ -492,16 +505,16 @@ func (s *Store) apply(ctx context.Context, t entryType, body any) error {
 		case errors.Is(err, raft.ErrNotLeader):
 			// Refused before it reached the log: safe to resend.
 			addr, id := s.raft.LeaderWithID()
-			return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+			return 0, &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
 		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
-			return fmt.Errorf("raft apply %s: %w", t, ErrOutcomeUnknown)
+			return 0, fmt.Errorf("raft apply %s: %w", t, ErrOutcomeUnknown)
 		}
-		return fmt.Errorf("raft apply %s: %w", t, err)
+		return 0, fmt.Errorf("raft apply %s: %w", t, err)
 	}
 	if resp, ok := f.Response().(error); ok && resp != nil {
-		return fmt.Errorf("%w: %v", ErrConflict, resp)
+		return 0, fmt.Errorf("%w: %v", ErrConflict, resp)
 	}
-	return nil
+	return f.Index(), nil
 }
 
 // Snapshot asks Raft for a snapshot now (used by tests and operators).

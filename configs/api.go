@@ -62,6 +62,10 @@ type API struct {
 	HomeRegion  string `json:"home_region,omitempty"`
 	Description string `json:"description,omitempty"`
 	CORS        *CORS  `json:"cors,omitempty"`
+	// MinimumCompressionSize is the smallest response body, in bytes,
+	// that is compressed for clients that accept it; default 1024, at
+	// most 10485760 (which in effect turns compression off).
+	MinimumCompressionSize *int `json:"minimum_compression_size,omitempty"`
 	// Resources describe a REST API: path templates with methods.
 	Resources []Resource `json:"resources,omitempty"`
 	// Routes describe an HTTP API: route keys with integrations.
@@ -133,11 +137,16 @@ type Stage struct {
 	Variables    map[string]string `json:"variables,omitempty"`
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
-	// Throttle and Cache are filled in by later capabilities; they are
-	// carried through the log unchanged so that adding them is not a
-	// format change.
+	// Throttle is filled in by a later capability; it is carried through
+	// the log unchanged so that adding it is not a format change.
 	Throttle json.RawMessage `json:"throttle,omitempty"`
-	Cache    json.RawMessage `json:"cache,omitempty"`
+	// Cache is the stage's response cache (see StageCache).
+	Cache *StageCache `json:"cache,omitempty"`
+	// CacheFlushes are the newest committed invalidations, oldest first;
+	// CacheFlushFloor is the Seq of the newest one forgotten (an entry
+	// older than it is invalid). Written only by cache flushes.
+	CacheFlushes    []CacheFlush `json:"cache_flushes,omitempty"`
+	CacheFlushFloor uint64       `json:"cache_flush_floor,omitempty"`
 }
 
 // Duration is a time.Duration written as a string such as "5s" or "250ms".

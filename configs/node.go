@@ -35,6 +35,10 @@ type Node struct {
 
 	Admin    AdminConfig    `json:"admin"`
 	Regional ListenerConfig `json:"regional"`
+	// Edge is the edge-optimized listener (role edge): HTTP/1.1 and
+	// HTTP/2 on TCP and HTTP/3 on UDP, same port; default 127.0.0.1:8444.
+	// Its generated certificate also names *.edge.{zone}.
+	Edge ListenerConfig `json:"edge"`
 	Raft     RaftConfig     `json:"raft"`
 	// Internal is the node-to-node HTTPS listener (mutual TLS under the
 	// cluster CA): forwarded writes, config following, admin fan-out.
@@ -151,6 +155,9 @@ func (n *Node) ApplyDefaults() {
 	if n.Regional.Listen == "" {
 		n.Regional.Listen = "127.0.0.1:8443"
 	}
+	if n.Edge.Listen == "" {
+		n.Edge.Listen = "127.0.0.1:8444"
+	}
 	if n.Raft.Listen == "" {
 		n.Raft.Listen = "127.0.0.1:9181"
 	}
@@ -202,6 +209,13 @@ func (n *Node) Validate() error {
 	checkAddr(&p, "raft.listen", n.Raft.Listen)
 	if n.Regional.Advertise != "" {
 		checkHostPort(&p, "regional.advertise", n.Regional.Advertise)
+	}
+	checkAddr(&p, "edge.listen", n.Edge.Listen)
+	if n.Edge.Advertise != "" {
+		checkHostPort(&p, "edge.advertise", n.Edge.Advertise)
+	}
+	if (n.Edge.CertFile == "") != (n.Edge.KeyFile == "") {
+		p.add("edge.cert_file", "cert_file and key_file must be set together")
 	}
 	if n.Raft.Advertise != "" {
 		checkAddr(&p, "raft.advertise", n.Raft.Advertise)

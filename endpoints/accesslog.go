@@ -10,7 +10,7 @@ import (
 
 // logAccess writes the request's access log record: one line per request
 // with a JSON handler. The keys are stable; log pipelines parse them.
-func (g *Regional) logAccess(r *http.Request, ex *exchange, elapsed time.Duration) {
+func (g *Gateway) logAccess(r *http.Request, ex *exchange, elapsed time.Duration) {
 	l := g.accessLog
 	if l == nil || !l.Enabled(context.Background(), slog.LevelInfo) {
 		return

@@ -2,6 +2,8 @@ package endpoints
 
 import (
 	"context"
+
+	"github.com/portico-gw/portico/cache"
 	"io"
 	"net/http"
 	"net/url"
@@ -35,7 +37,9 @@ type exchange struct {
 	params  []string  // values for route.params
 	buf     [maxParams]string
 
-	proxy      *proxyRoute // set by the HTTP proxy integration
+	proxy      *proxyRoute   // set by the HTTP proxy integration
+	forward    *forwardRoute // set by an edge's forwarding
+	cache      *cache.Stage  // the stage's cache, on a cached route
 	ctx        exchangeCtx // the context the proxy hands the ReverseProxy
 	target     *url.URL    // the backend URL built for this request; read-only
 	url        url.URL     // where target is built when it has parameters
@@ -64,6 +68,8 @@ func exchangeOf(w http.ResponseWriter) *exchange {
 		switch v := w.(type) {
 		case *exchange:
 			return v
+		case *exchangeWriter:
+			return v.ex
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = v.Unwrap()
 		default:

@@ -134,7 +134,7 @@ func (s *syncBuffer) String() string {
 }
 
 // newRegional builds a regional endpoint over src; mod adjusts the config.
-func newRegional(t testing.TB, src configs.Source, mod ...func(*Config)) *Regional {
+func newRegional(t testing.TB, src configs.Source, mod ...func(*Config)) *Gateway {
 	t.Helper()
 	cfg := Config{
 		Region: testRegion,
@@ -156,7 +156,7 @@ func newRegional(t testing.TB, src configs.Source, mod ...func(*Config)) *Region
 
 // run starts g.Run and stops it at cleanup, failing if it does not
 // return nil.
-func run(t testing.TB, g *Regional) {
+func run(t testing.TB, g *Gateway) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -300,7 +300,7 @@ var testCert = sync.OnceValues(func() (tls.Certificate, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"*." + testRegion + "." + testZone},
+		DNSNames:              []string{"*." + testRegion + "." + testZone, "*.edge." + testZone},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/portico-gw/portico/cache"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +24,7 @@ var latencyBucketsMS = []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
 // is built, so the request path only increments.
 type metrics struct {
 	count, e4xx, e5xx     *prometheus.CounterVec
+	cacheHit, cacheMiss   *prometheus.CounterVec // by api_id, stage, tier
 	latency, integLatency *prometheus.HistogramVec
 	live                  map[[3]string]bool // label sets in the current table; writer-only
 	unresolved            *stageMetrics
@@ -64,6 +66,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.e5xx = counter("5XXError", "Requests answered with a 5XX status.")
 	m.latency = histogram("Latency", "Milliseconds from receiving a request to finishing its response.")
 	m.integLatency = histogram("IntegrationLatency", "Milliseconds from sending a request to the backend to receiving its response headers.")
+	cacheCounter := func(name, help string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help}, []string{"api_id", "stage", "tier"})
+		if e := register(reg, &c); e != nil {
+			err = errors.Join(err, e)
+		}
+		return c
+	}
+	m.cacheHit = cacheCounter("CacheHitCount", "Requests answered from the cache (fresh, stale or revalidated), per cache tier.")
+	m.cacheMiss = cacheCounter("CacheMissCount", "Cacheable requests the cache could not answer, per cache tier.")
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
@@ -125,6 +136,9 @@ func (m *metrics) retain(keep map[[3]string]bool) {
 		for _, v := range []interface{ DeleteLabelValues(...string) bool }{m.count, m.e4xx, m.e5xx, m.latency, m.integLatency} {
 			v.DeleteLabelValues(l[:]...)
 		}
+		for _, v := range []*prometheus.CounterVec{m.cacheHit, m.cacheMiss} {
+			v.DeletePartialMatch(prometheus.Labels{"api_id": l[0], "stage": l[2]})
+		}
 	}
 }
 
@@ -148,3 +162,27 @@ func (s *stageMetrics) observe(status int, latency, integ time.Duration, called 
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cacheObserver counts cache lookups of one tier: Hit, Stale and
+// RefreshHit as hits (API Gateway's CacheHitCount), Miss as misses;
+// requests that bypass the cache count as neither.
+type cacheObserver struct {
+	m    *metrics
+	tier string
+}
+
+func (m *metrics) cacheObserver(tier string) cache.Observer {
+	if m == nil {
+		return nil
+	}
+	return cacheObserver{m: m, tier: tier}
+}
+
+func (o cacheObserver) Lookup(api, stage string, r cache.Result) {
+	switch r {
+	case cache.Hit, cache.Stale, cache.RefreshHit:
+		o.m.cacheHit.WithLabelValues(api, stage, o.tier).Inc()
+	case cache.Miss:
+		o.m.cacheMiss.WithLabelValues(api, stage, o.tier).Inc()
+	}
+}

@@ -24,7 +24,7 @@ const (
 //
 // Later steps (authorizers, throttling, cache) slot in per route, between
 // the router and the integration.
-func (g *Regional) pipeline() http.Handler {
+func (g *Gateway) pipeline() http.Handler {
 	return observe{g: g, next: resolve{g}}
 }
 
@@ -32,12 +32,17 @@ func (g *Regional) pipeline() http.Handler {
 // and hands it on as the ResponseWriter, and when the rest returns (or
 // panics) it recovers, logs and counts.
 type observe struct {
-	g    *Regional
+	g    *Gateway
 	next http.Handler
 }
 
 func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := newExchange(w)
+	if o.g.cfg.Kind == KindOrigin {
+		trustEdge(r, ex)
+	} else {
+		dropInternalHeaders(r.Header)
+	}
 	defer o.g.finish(ex, r)
 	o.next.ServeHTTP(ex, r)
 }
@@ -46,7 +51,7 @@ func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // host, the stage by the first path segment, after the header budget and
 // path checks. Everything that depends on configuration sits behind the
 // stage it resolves to.
-type resolve struct{ g *Regional }
+type resolve struct{ g *Gateway }
 
 func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := exchangeOf(w)
@@ -89,7 +94,7 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // finish runs after every request, panicking or not: it turns a panic into
 // a 500 (or an aborted response if headers already went out), then writes
 // the access log line and the metrics.
-func (g *Regional) finish(ex *exchange, r *http.Request) {
+func (g *Gateway) finish(ex *exchange, r *http.Request) {
 	p := recover()
 	abort := false
 	switch {

@@ -124,6 +124,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Method = ex.proxy.method
 	}
 	pr.SetXForwarded()
+	dropInternalHeaders(pr.Out.Header)
 	pr.Out.Header[headerRequestID] = ex.idValue[:]
 }
 

@@ -20,3 +20,16 @@ func newRequestID() string {
 	}
 	return string(b[:])
 }
+
+// validRequestID reports whether id has the shape newRequestID makes.
+func validRequestID(id string) bool {
+	if len(id) != 20 {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -2,9 +2,11 @@ package endpoints
 
 import (
 	"fmt"
+	"time"
 	"net/http"
 	"strings"
 
+	"github.com/portico-gw/portico/cache"
 	"github.com/portico-gw/portico/configs"
 )
 
@@ -28,6 +30,7 @@ type apiEntry struct {
 // compile failed has a nil router and answers 500.
 type stage struct {
 	apiID, apiName, name string
+	home                 string // the API's home region when compiled
 	router               *router
 	metrics              *stageMetrics
 
@@ -61,6 +64,42 @@ func (t *table) resolveHost(host, suffix string) (*apiEntry, *gatewayError) {
 	return e, nil
 }
 
+// keepCache says whether a stage's cached entries stay valid from prev to
+// st: the stage still exists, caches, and serves the same deployment (a
+// new deployment starts with an empty cache, so no answer of the old one
+// outlives it).
+func keepCache(st *configs.State, prev *table, api, name string) bool {
+	if st == nil || prev == nil {
+		return false
+	}
+	s := st.Stage(api, name)
+	e := prev.apis[api]
+	if s == nil || s.Cache == nil || e == nil {
+		return false
+	}
+	old := e.stages[name]
+	return old != nil && old.dep != nil && old.dep.ID == s.DeploymentID
+}
+
+// refuses says why this endpoint does not serve a, or nil when it does:
+// a regional endpoint serves REGIONAL APIs of its region, an edge EDGE
+// APIs of every region, an origin EDGE APIs of its region.
+func (g *Gateway) refuses(a *configs.API) *gatewayError {
+	want := configs.EndpointRegional
+	if g.cfg.Kind != KindRegional {
+		want = configs.EndpointEdge
+	}
+	switch {
+	case !a.HasEndpointType(want) && want == configs.EndpointEdge:
+		return errNotServedEdge
+	case !a.HasEndpointType(want):
+		return errNotServedRegional
+	case g.cfg.Kind != KindEdge && !strings.EqualFold(a.HomeRegion, g.cfg.Region):
+		return errNotServedRegion
+	}
+	return nil
+}
+
 // stageKey names a stage across builds.
 type stageKey struct{ api, stage string }
 
@@ -74,9 +113,10 @@ type failure struct {
 // build compiles st into a new table, reusing unchanged stages of prev.
 // Only the goroutine that owns the table (NewRegional, then the watch
 // loop) calls it.
-func (g *Regional) build(st *configs.State, prev *table) *table {
+func (g *Gateway) build(st *configs.State, prev *table) *table {
 	t := emptyTable()
 	failing := map[stageKey]bool{}
+	g.cache.Retain(func(api, name string) bool { return keepCache(st, prev, api, name) })
 	if st != nil {
 		t.index = st.Index
 		for id, a := range st.APIs {
@@ -102,14 +142,9 @@ func (g *Regional) build(st *configs.State, prev *table) *table {
 }
 
 // buildAPI builds one API's entry: refused, or with its stages.
-func (g *Regional) buildAPI(st *configs.State, id string, a *configs.API, prev *table, failing map[stageKey]bool) *apiEntry {
+func (g *Gateway) buildAPI(st *configs.State, id string, a *configs.API, prev *table, failing map[stageKey]bool) *apiEntry {
 	e := &apiEntry{id: strings.ToLower(id), name: a.Name, stages: map[string]*stage{}}
-	switch {
-	case !a.HasEndpointType(configs.EndpointRegional):
-		e.refuse = errNotServedRegional
-		return e
-	case !strings.EqualFold(a.HomeRegion, g.cfg.Region):
-		e.refuse = errNotServedRegion
+	if e.refuse = g.refuses(a); e.refuse != nil {
 		return e
 	}
 	var prevAPI *apiEntry
@@ -124,7 +159,7 @@ func (g *Regional) buildAPI(st *configs.State, id string, a *configs.API, prev *
 		if prevAPI != nil {
 			old = prevAPI.stages[name]
 		}
-		e.stages[name] = g.buildStage(e.id, a.Name, s, st.Deployments[id][s.DeploymentID], old, failing)
+		e.stages[name] = g.buildStage(e.id, a, s, st.Deployments[id][s.DeploymentID], old, failing)
 	}
 	return e
 }
@@ -132,11 +167,12 @@ func (g *Regional) buildAPI(st *configs.State, id string, a *configs.API, prev *
 // buildStage returns what a stage serves: the previous compile when
 // nothing changed, else a fresh compile; when that fails, the previous
 // working table, or failing that a stage that answers 500.
-func (g *Regional) buildStage(apiID, apiName string, s *configs.Stage, dep *configs.Deployment, old *stage, failing map[stageKey]bool) *stage {
-	if old != nil && old.src == s && old.dep == dep && old.apiName == apiName {
+func (g *Gateway) buildStage(apiID string, a *configs.API, s *configs.Stage, dep *configs.Deployment, old *stage, failing map[stageKey]bool) *stage {
+	apiName := a.Name
+	if old != nil && old.src == s && old.dep == dep && old.apiName == apiName && old.home == a.HomeRegion {
 		return old
 	}
-	c, err := g.compileStage(apiID, apiName, s, dep)
+	c, err := g.compileStage(apiID, a, s, dep)
 	if err == nil {
 		return c
 	}
@@ -150,7 +186,7 @@ func (g *Regional) buildStage(apiID, apiName string, s *configs.Stage, dep *conf
 	if keepOld {
 		return old
 	}
-	return &stage{apiID: apiID, apiName: apiName, name: s.Name, src: s, dep: dep, metrics: g.metrics.stage(apiID, apiName, s.Name)}
+	return &stage{apiID: apiID, apiName: apiName, name: s.Name, home: a.HomeRegion, src: s, dep: dep, metrics: g.metrics.stage(apiID, apiName, s.Name)}
 }
 
 func (s *stageMetrics) labelSet() [3]string {
@@ -162,35 +198,61 @@ func (s *stageMetrics) labelSet() [3]string {
 
 // compileStage compiles one stage's deployment into a router whose routes
 // are ready-made handler chains.
-func (g *Regional) compileStage(apiID, apiName string, s *configs.Stage, dep *configs.Deployment) (*stage, error) {
+func (g *Gateway) compileStage(apiID string, a *configs.API, s *configs.Stage, dep *configs.Deployment) (*stage, error) {
 	if dep == nil {
 		return nil, fmt.Errorf("deployment %q does not exist", s.DeploymentID)
 	}
 	rt := &router{}
+	var store *cache.Stage
+	compressMin := dep.API.CompressionSize()
 	for _, op := range dep.API.Operations() {
-		h, err := g.compileIntegration(op, s.Variables)
+		h, err := g.compileIntegration(op, s.Variables, a.HomeRegion)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op.Field, err)
+		}
+		if rc := s.Cache.ForRoute(op.Key()); rc.Enabled {
+			if store == nil {
+				store = g.cache.Stage(apiID, s.Name, s.Cache.CapacityBytes())
+				store.SetFlushes(s.CacheFlushFloor, toFlushes(s.CacheFlushes))
+			}
+			h = &cacheRoute{store: store, policy: cachePolicy(rc, compressMin), next: h}
+		}
+		if g.cfg.Kind != KindOrigin && compressMin < configs.MaxCompressionSize {
+			h = compressor(compressMin, h)
 		}
 		if err := rt.add(op, limitBody(h)); err != nil {
 			return nil, err
 		}
 	}
 	return &stage{
-		apiID: apiID, apiName: apiName, name: s.Name,
+		apiID: apiID, apiName: a.Name, name: s.Name, home: a.HomeRegion,
 		router:  rt,
-		metrics: g.metrics.stage(apiID, apiName, s.Name),
+		metrics: g.metrics.stage(apiID, a.Name, s.Name),
 		src:     s, dep: dep,
 	}, nil
 }
 
-// compileIntegration builds the handler that answers one operation.
-func (g *Regional) compileIntegration(op configs.Operation, vars map[string]string) (http.Handler, error) {
+// edgeTimeoutMargin is added to an integration's timeout at the edge, so
+// that the regional node's own 504 reaches the client rather than the
+// edge's.
+const edgeTimeoutMargin = time.Second
+
+// compileIntegration builds the handler that answers one operation. On an
+// edge, an HTTP proxy integration forwards to the home region; a mock
+// answers at the edge itself.
+func (g *Gateway) compileIntegration(op configs.Operation, vars map[string]string, home string) (http.Handler, error) {
 	in := op.Integration
 	switch in.Type {
 	case configs.IntegrationMock:
 		return newMock(in), nil
 	case configs.IntegrationHTTPProxy:
+		if g.cfg.Kind == KindEdge {
+			timeout := in.Timeout.D()
+			if timeout <= 0 {
+				timeout = configs.DefaultIntegrationTimeout
+			}
+			return &forwardRoute{f: g.forward, region: home, timeout: timeout + edgeTimeoutMargin}, nil
+		}
 		var params []string
 		var greedy string
 		if !op.Default {

@@ -32,6 +32,7 @@ type Store interface {
 	PutStage(ctx context.Context, st *configs.Stage) error
 	DeleteStage(ctx context.Context, apiID, name string) error
 	DeleteDeployment(ctx context.Context, apiID, id string) error
+	FlushCache(ctx context.Context, apiID, stage, prefix string, at time.Time) (uint64, error)
 }
 
 // Admin serves the JSON admin API.
@@ -45,6 +46,9 @@ type Admin struct {
 	cluster    *clusterAdmin // nil in tests of the API alone
 	log        *slog.Logger
 	now        func() time.Time
+	// flushed, when set, is told about each committed cache flush (the
+	// node gossips it). It must not block.
+	flushed func(api, stage, prefix string, seq uint64)
 
 	// writeMu serializes read-modify-write sequences (apply by name,
 	// deploy onto a stage) so two admins cannot lose each other's update.
@@ -93,13 +97,15 @@ func (ad *Admin) Handler() http.Handler {
 	route("/v1/apis", map[string]func(*http.Request) (int, any, error){"GET": ad.listAPIs, "POST": ad.createAPI})
 	route("/v1/apply", map[string]func(*http.Request) (int, any, error){"POST": ad.apply})
 	route("/v1/import", map[string]func(*http.Request) (int, any, error){"POST": ad.importAPI})
-	route("/v1/apis/{api}", map[string]func(*http.Request) (int, any, error){"GET": ad.getAPI, "PUT": ad.putAPI, "DELETE": ad.deleteAPI})
+	route("/v1/apis/{api}", map[string]func(*http.Request) (int, any, error){"GET": ad.getAPI, "PUT": ad.putAPI, "PATCH": ad.patchAPI, "DELETE": ad.deleteAPI})
 	route("/v1/apis/{api}/deployments", map[string]func(*http.Request) (int, any, error){"GET": ad.listDeployments, "POST": ad.createDeployment})
 	route("/v1/apis/{api}/deployments/{dep}", map[string]func(*http.Request) (int, any, error){"GET": ad.getDeployment, "DELETE": ad.deleteDeployment})
 	route("/v1/apis/{api}/stages", map[string]func(*http.Request) (int, any, error){"GET": ad.listStages})
 	route("/v1/apis/{api}/stages/{stage}", map[string]func(*http.Request) (int, any, error){"GET": ad.getStage, "DELETE": ad.deleteStage})
 	route("/v1/apis/{api}/stages/{stage}/variables", map[string]func(*http.Request) (int, any, error){"PUT": ad.setVariables})
 	route("/v1/apis/{api}/stages/{stage}/rollback", map[string]func(*http.Request) (int, any, error){"POST": ad.rollback})
+	route("/v1/apis/{api}/stages/{stage}/cache", map[string]func(*http.Request) (int, any, error){"PATCH": ad.patchStageCache})
+	route("/v1/apis/{api}/stages/{stage}/cache/flush", map[string]func(*http.Request) (int, any, error){"POST": ad.flushCache})
 	route("/v1/apis/{api}/stages/{stage}/export", map[string]func(*http.Request) (int, any, error){"GET": ad.export})
 	if ad.cluster != nil {
 		ad.cluster.routes(route)

@@ -132,7 +132,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	bin := portico(t)
 	dir := t.TempDir()
 	ports := freePorts(t, 5)
-	cfg := fmt.Sprintf("name: crash-1\nregion: eu-west-1\nzone: portico.test\ndata_dir: %s\nadmin: {listen: %q}\nregional: {listen: %q}\nraft: {listen: %q}\ninternal: {listen: %q}\ngossip: {listen: %q}\naccess_log: \"off\"\n",
+	cfg := fmt.Sprintf("name: crash-1\nregion: eu-west-1\nroles: [control, regional]\nzone: portico.test\ndata_dir: %s\nadmin: {listen: %q}\nregional: {listen: %q}\nraft: {listen: %q}\ninternal: {listen: %q}\ngossip: {listen: %q}\naccess_log: \"off\"\n",
 		filepath.Join(dir, "data"), ports[0], ports[1], ports[2], ports[3], ports[4])
 	cfgFile := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {

@@ -199,7 +199,7 @@ func waitRollout(ctx context.Context, cl *Client, apiID string, index uint64, ti
 }
 
 func (c *cli) apisCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "apis", Short: "List, show and delete APIs"}
+	cmd := &cobra.Command{Use: "apis", Short: "List, show, update and delete APIs"}
 	cmd.AddCommand(&cobra.Command{
 		Use: "list", Short: "List APIs", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -243,6 +243,7 @@ func (c *cli) apisCmd() *cobra.Command {
 			})
 		},
 	})
+	cmd.AddCommand(c.apisUpdateCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use: "delete ID", Short: "Delete an API with its stages and deployments", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -287,6 +288,9 @@ func (c *cli) stagesCmd() *cobra.Command {
 			}
 			for _, k := range slices.Sorted(maps.Keys(s.Variables)) {
 				fmt.Fprintf(w, "variable:    %s=%s\n", k, s.Variables[k])
+			}
+			if s.Cache != nil {
+				fmt.Fprintf(w, "cache:       %s\n", describeCache(s.Cache))
 			}
 		})
 	}
@@ -370,6 +374,7 @@ func (c *cli) stagesCmd() *cobra.Command {
 	}
 	setVars.Flags().BoolVar(&clearVars, "clear", false, "remove every variable")
 	cmd.AddCommand(setVars)
+	cmd.AddCommand(c.stagesUpdateCmd(pathOf, &stage, printStage))
 	cmd.AddCommand(&cobra.Command{
 		Use: "delete --api ID --stage NAME", Short: "Delete a stage", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -95,7 +95,7 @@ func TestCommandLine(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	metrics, _ := io.ReadAll(resp.Body)
-	want := fmt.Sprintf(`portico_Count{api_id=%q,api_name="pets",stage="prod"} 1`, api.ID)
+	want := fmt.Sprintf(`portico_Count{api_id=%q,api_name="pets",endpoint="regional",stage="prod"} 1`, api.ID)
 	if !strings.Contains(string(metrics), want) {
 		t.Fatalf("/metrics lacks %s", want)
 	}

@@ -82,6 +82,9 @@ func (n *Node) meta(health string, configIndex uint64, raftState bool) cluster.N
 	if a.Regional != "" {
 		addrs["regional"] = a.Regional
 	}
+	if a.Edge != "" {
+		addrs["edge"] = a.Edge
+	}
 	if a.Raft != "" {
 		addrs["raft"] = a.Raft
 	}

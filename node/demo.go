@@ -47,8 +47,9 @@ func demoAPI() *configs.API {
 		return configs.Method{Integration: configs.Integration{Type: configs.IntegrationHTTPProxy, URI: uri}}
 	}
 	return &configs.API{
-		Name:        DemoAPIName,
-		Description: "The demo API of portico dev",
+		Name:          DemoAPIName,
+		Description:   "The demo API of portico dev",
+		EndpointTypes: []configs.EndpointType{configs.EndpointRegional, configs.EndpointEdge},
 		Resources: []configs.Resource{
 			{Path: "/hello", Methods: map[string]configs.Method{"GET": proxy("http://${stageVariables.backend}/hello")}},
 			{Path: "/items/{id}", Methods: map[string]configs.Method{"GET": proxy("http://${stageVariables.backend}/items/{id}")}},

@@ -53,6 +53,7 @@ const (
 	devGossipPort   = 9182
 	devInternalPort = 9183
 	devRegionalPort = 8443
+	devEdgePort     = 8444
 )
 
 // devNodes lays out the cluster: control+regional nodes first (one per
@@ -82,6 +83,7 @@ func devNodes(o DevOptions, ca *pki.CA, gossipKeyFile string) ([]configs.Node, e
 		nd.Gossip.KeyFile = gossipKeyFile
 		nd.Internal.Listen = addr(i, devInternalPort)
 		nd.Regional.Listen = addr(i, devRegionalPort)
+		nd.Edge.Listen = addr(i, devEdgePort)
 		nd.AccessLog = o.AccessLog
 		nd.ShutdownGrace = configs.Duration(5 * time.Second)
 		if i > 0 {
@@ -103,13 +105,14 @@ func devNodes(o DevOptions, ca *pki.CA, gossipKeyFile string) ([]configs.Node, e
 			return nil, fmt.Errorf("issue node certificate for %s: %w", nd.Name, err)
 		}
 		nd.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: certFile, KeyFile: keyFile}
-		if slices.Contains(nd.Roles, configs.RoleRegional) {
-			names := []string{"*." + nd.Region + "." + nd.Zone, nd.Region + "." + nd.Zone, "localhost"}
+		if slices.Contains(nd.Roles, configs.RoleRegional) || slices.Contains(nd.Roles, configs.RoleEdge) {
+			names := []string{"*." + nd.Region + "." + nd.Zone, nd.Region + "." + nd.Zone, "*.edge." + nd.Zone, "localhost"}
 			c, k, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: nd.Name, DNSNames: names, IPs: []net.IP{hostIP}})
 			if err != nil {
 				return nil, fmt.Errorf("issue server certificate for %s: %w", nd.Name, err)
 			}
 			nd.Regional.CertFile, nd.Regional.KeyFile = c, k
+			nd.Edge.CertFile, nd.Edge.KeyFile = c, k
 		}
 	}
 	return nodes, nil
@@ -220,7 +223,7 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	for i, n := range nodes {
 		a := n.Addrs()
 		state.Nodes = append(state.Nodes, NodeState{Name: n.Name(), Region: cfgs[i].Region, Roles: cfgs[i].Roles,
-			Admin: a.Admin, Regional: a.Regional, Raft: a.Raft, Internal: a.Internal, Gossip: a.Gossip})
+			Admin: a.Admin, Regional: a.Regional, Edge: a.Edge, Raft: a.Raft, Internal: a.Internal, Gossip: a.Gossip})
 	}
 	demo.Regional = first.Regional
 	for i, n := range nodes {
@@ -230,6 +233,13 @@ func RunDev(ctx context.Context, o DevOptions) error {
 		}
 	}
 	demo.Curl = curlCommand(ca.CertFile, demo.Regional, demo.InvokeURL+"hello")
+	for i, n := range nodes {
+		if cfgs[i].Region == demo.Region && n.Addrs().Edge != "" && demo.EdgeURL != "" {
+			demo.Edge = n.Addrs().Edge
+			demo.EdgeCurl = curlCommand(ca.CertFile, demo.Edge, demo.EdgeURL+"items/42")
+			break
+		}
+	}
 	if err := WriteStateFile(o.StateFile, state); err != nil {
 		return fail(err)
 	}
@@ -306,6 +316,13 @@ func setupDemo(ctx context.Context, c *Client, backend string) (*DemoState, erro
 			return nil, err
 		}
 		stage = res.Stage
+		// Cache the demo's GET routes for a minute, at edges and in the
+		// region; the echo route shows the request, so it is not cached.
+		cacheSettings := map[string]any{"enabled": true, "ttl": "60s", "stale_if_error": "10m",
+			"overrides": map[string]any{"ANY /echo/{proxy+}": map[string]any{"enabled": false}}}
+		if err := c.Do(ctx, "PATCH", "/v1/apis/"+api.ID+"/stages/dev/cache", cacheSettings, &stage); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, err
 	case stage.Variables["backend"] != backend:
@@ -318,7 +335,8 @@ func setupDemo(ctx context.Context, c *Client, backend string) (*DemoState, erro
 			return nil, err
 		}
 	}
-	return &DemoState{APIID: api.ID, Stage: "dev", Region: api.HomeRegion, InvokeURL: stage.InvokeURLs[string(configs.EndpointRegional)]}, nil
+	return &DemoState{APIID: api.ID, Stage: "dev", Region: api.HomeRegion,
+		InvokeURL: stage.InvokeURLs[string(configs.EndpointRegional)], EdgeURL: stage.InvokeURLs[string(configs.EndpointEdge)]}, nil
 }
 
 // curlCommand returns a curl command line that works when pasted: it
@@ -361,7 +379,7 @@ func printBanner(w io.Writer, s *StateFile, statePath string) {
 	tw.Flush()
 	fmt.Fprintf(w, `
   admin API      http://%s  (any node accepts writes)
-  invoke hosts   {apiId}.{region}.%s
+  invoke hosts   {apiId}.{region}.%[2]s (regional), {apiId}.edge.%[2]s (edge)
   demo backend   http://%s
   cluster CA     %s
   state file     %s
@@ -371,7 +389,7 @@ The demo API %q (id %s) is deployed to stage %q:
   %s
   %s
   %s
-
+%s
 Manage it from another terminal:
 
   %s cluster status
@@ -385,10 +403,20 @@ Press Ctrl-C to stop.
 		s.Demo.Curl,
 		curlCommand(s.CAFile, s.Demo.Regional, s.Demo.InvokeURL+"items/42"),
 		curlCommand(s.CAFile, s.Demo.Regional, s.Demo.InvokeURL+"mock"),
+		edgeLines(s.Demo),
 		bin, bin, bin, DemoAPIName, bin, DemoAPIName)
 }
 
 func mustGetwd() string {
 	wd, _ := os.Getwd()
 	return wd
+}
+
+// edgeLines shows how to call the demo through an edge (HTTP/3 with curl
+// --http3 where curl supports it), when the cluster has edges.
+func edgeLines(d *DemoState) string {
+	if d.EdgeCurl == "" {
+		return ""
+	}
+	return "\nThrough an edge (cached there and in the region; repeat it and look at X-Cache):\n\n  " + d.EdgeCurl + " -i\n"
 }

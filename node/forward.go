@@ -161,3 +161,6 @@ func (followerStore) Deploy(context.Context, *configs.Deployment, *configs.Stage
 func (followerStore) PutStage(context.Context, *configs.Stage) error         { return errNoWrite }
 func (followerStore) DeleteStage(context.Context, string, string) error      { return errNoWrite }
 func (followerStore) DeleteDeployment(context.Context, string, string) error { return errNoWrite }
+func (followerStore) FlushCache(context.Context, string, string, string, time.Time) (uint64, error) {
+	return 0, errNoWrite
+}

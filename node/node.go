@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,21 +32,22 @@ type Node struct {
 	cfg configs.Node
 	log *slog.Logger
 
-	ready        chan struct{}
-	stopRegional func()
-	regionalDone chan struct{}
-	mtls         *pki.MTLS
-	mu           sync.Mutex
-	addrs        Addrs // set before ready is closed
-	store        *cluster.Store
-	gossip       *cluster.Gossip
-	served       *cluster.Served
+	ready     chan struct{}
+	mtls      *pki.MTLS
+	ups       upstreams
+	mu        sync.Mutex
+	addrs     Addrs // set before ready is closed
+	store     *cluster.Store
+	gossip    *cluster.Gossip
+	served    *cluster.Served
+	endpoints []*runningEndpoint // in start order
 }
 
 // Addrs are the addresses a running node listens on.
 type Addrs struct {
 	Admin    string `json:"admin"`
 	Regional string `json:"regional,omitempty"`
+	Edge     string `json:"edge,omitempty"`
 	Raft     string `json:"raft,omitempty"`
 	Internal string `json:"internal"`
 	Gossip   string `json:"gossip"`
@@ -186,45 +189,67 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		goRun(func() { served.Track(runCtx, store) })
 	}
 
-	// The regional endpoint.
+	// The endpoints: regional (public, this region's REGIONAL APIs) and
+	// origin (edges' requests for this region's EDGE APIs) on regional
+	// nodes; edge on edge nodes.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var regional *endpoints.Regional
+	var regional, origin, edge *endpoints.Gateway
 	var caFile string
-	if cfg.HasRole(configs.RoleRegional) {
-		var tlsConf *tls.Config
-		if tlsConf, caFile, err = n.serverTLS(); err != nil {
-			return err
-		}
-		accessLog, closeAccess, err := openAccessLog(cfg.AccessLog)
-		if err != nil {
+	var accessLog *slog.Logger
+	if cfg.HasRole(configs.RoleRegional) || cfg.HasRole(configs.RoleEdge) {
+		var closeAccess func()
+		if accessLog, closeAccess, err = openAccessLog(cfg.AccessLog); err != nil {
 			return err
 		}
 		cleanup = append(cleanup, closeAccess)
-		regional, err = endpoints.NewRegional(endpoints.Config{
-			Region: cfg.Region, Zone: cfg.Zone, Listen: cfg.Regional.Listen, TLS: tlsConf, Source: served,
-			Logger: n.log.With("component", "regional"), AccessLog: accessLog, Registerer: reg,
-			ShutdownGrace: cfg.ShutdownGrace.D(),
-		})
+	}
+	start := func(gw *endpoints.Gateway, err error) (*endpoints.Gateway, error) {
 		if err != nil {
+			return nil, err
+		}
+		re, err := n.startEndpoint(gw, errc)
+		if err != nil {
+			return nil, err
+		}
+		// Stopped by the graceful leave below, or here on an early error.
+		cleanup = append(cleanup, func() { re.stop(); <-re.done })
+		n.mu.Lock()
+		n.endpoints = append(n.endpoints, re)
+		n.mu.Unlock()
+		return gw, nil
+	}
+	base := func(kind endpoints.Kind, listen string, tlsConf *tls.Config) endpoints.Config {
+		return endpoints.Config{
+			Kind: kind, Region: cfg.Region, Zone: cfg.Zone, Listen: listen, TLS: tlsConf, Source: served,
+			Logger: n.log.With("component", string(kind)), AccessLog: accessLog,
+			Registerer: endpointRegisterer(reg, kind), ShutdownGrace: cfg.ShutdownGrace.D(),
+		}
+	}
+	if cfg.HasRole(configs.RoleRegional) {
+		var tlsConf *tls.Config
+		if tlsConf, caFile, err = n.serverTLS(cfg.Regional, "regional"); err != nil {
+			return err
+		}
+		if regional, err = start(endpoints.New(base(endpoints.KindRegional, cfg.Regional.Listen, tlsConf))); err != nil {
 			return fmt.Errorf("regional endpoint: %w", err)
 		}
-		regCtx, stopRegional := context.WithCancel(context.Background())
-		regDone := make(chan struct{})
-		go func() {
-			defer close(regDone)
-			if err := regional.Run(regCtx); err != nil {
-				errc <- fmt.Errorf("regional endpoint: %w", err)
-			}
-		}()
-		// Stopped by the graceful leave below, or here on an early error.
-		cleanup = append(cleanup, func() { stopRegional(); <-regDone })
-		n.stopRegional = stopRegional
-		n.regionalDone = regDone
-		select {
-		case <-regional.Ready():
-		case err := <-errc:
+		// HTTP/3 from edges on the internal listener's port number (UDP);
+		// HTTP/2 from edges reaches Handler through the internal listener.
+		if origin, err = start(endpoints.New(base(endpoints.KindOrigin, internalLn.Addr().String(), originTLS(mt.Server)))); err != nil {
+			return fmt.Errorf("origin endpoint: %w", err)
+		}
+	}
+	if cfg.HasRole(configs.RoleEdge) {
+		tlsConf, ca, err := n.serverTLS(cfg.Edge, "edge")
+		if err != nil {
 			return err
+		}
+		caFile = cmp.Or(caFile, ca)
+		ec := base(endpoints.KindEdge, cfg.Edge.Listen, tlsConf)
+		ec.Upstreams, ec.UpstreamTLS = &n.ups, mt.Client("")
+		if edge, err = start(endpoints.New(ec)); err != nil {
+			return fmt.Errorf("edge endpoint: %w", err)
 		}
 	}
 
@@ -232,6 +257,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.addrs = Addrs{Admin: adminLn.Addr().String(), Internal: advertised(cfg.Internal.Advertise, internalLn), CAFile: caFile}
 	if regional != nil {
 		n.addrs.Regional = regional.Addr().String()
+	}
+	if edge != nil {
+		n.addrs.Edge = cmp.Or(cfg.Edge.Advertise, edge.Addr().String())
 	}
 	if store != nil {
 		n.addrs.Raft = store.RaftAddr()
@@ -255,12 +283,14 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	g, err := cluster.StartGossip(cluster.GossipConfig{
 		NodeName: cfg.Name, Bind: cfg.Gossip.Listen, Advertise: cfg.Gossip.Advertise,
 		KeyringFile: keyring, Keys: keys,
-		Meta:   n.meta(cluster.HealthStarting, served.State().Index, store != nil && store.HasState()),
-		Logger: n.log.With("component", "gossip"),
+		Meta:    n.meta(cluster.HealthStarting, served.State().Index, store != nil && store.HasState()),
+		OnEvent: n.onGossipEvent,
+		Logger:  n.log.With("component", "gossip"),
 	})
 	if err != nil {
 		return err
 	}
+	n.ups.g.Store(g)
 	cleanup = append(cleanup, func() { g.Shutdown() })
 	n.mu.Lock()
 	n.addrs.Gossip = g.LocalAddr()
@@ -299,11 +329,16 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			regionalPort = portOf(cfg.Regional.Advertise)
 		}
 	}
+	edgePort := portOf(cmp.Or(cfg.Edge.Advertise, cfg.Edge.Listen))
+	if edge != nil && cfg.Edge.Advertise == "" {
+		edgePort = portOf(edge.Addr().String())
+	}
 	admin := &Admin{
 		store: adminStore, region: cfg.Region, log: n.log.With("component", "admin"), now: time.Now,
 		metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		invokeURLs: invokeURLs(cfg.Zone, regionalPort),
+		invokeURLs: invokeURLs(cfg.Zone, regionalPort, edgePort),
 		cluster:    &clusterAdmin{node: n, gossip: g, store: store, client: client},
+		flushed:    n.broadcastFlush,
 	}
 	adminHandler := admin.Handler()
 	fwd := newForwarder(n, false, adminHandler, g, store, served, client)
@@ -313,9 +348,20 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		internalMux.Handle(cluster.StatePath, cluster.StateHandler(store, stopPolls))
 	}
 	internalMux.Handle("/", newForwarder(n, true, adminHandler, g, store, served, client))
+	var internalHandler http.Handler = internalMux
+	if origin != nil {
+		// Edges forward over HTTP/2 here when HTTP/3 does not get through.
+		internalHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if edgeHost(r.Host, cfg.Zone) {
+				origin.Handler().ServeHTTP(w, r)
+				return
+			}
+			internalMux.ServeHTTP(w, r)
+		})
+	}
 	servers := []*http.Server{
 		n.httpServer(fwd, "admin"),
-		n.httpServer(internalMux, "internal"),
+		n.httpServer(internalHandler, "internal"),
 	}
 	servers[1].RegisterOnShutdown(func() { close(stopPolls) })
 	servers[1].TLSConfig = mt.Server.Clone()
@@ -368,9 +414,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			srv.Close() // the grace period is over: cut what is left
 		}
 	}
-	if n.stopRegional != nil {
-		n.stopRegional() // drains within its own grace period
-		<-n.regionalDone
+	for _, re := range slices.Backward(n.endpoints) {
+		re.stop() // drains within its own grace period
+		<-re.done
 	}
 	return err
 }
@@ -401,23 +447,26 @@ func newHealth() *health { return &health{v: cluster.HealthStarting} }
 func (h *health) set(v string) { h.mu.Lock(); h.v = v; h.mu.Unlock() }
 func (h *health) get() string  { h.mu.Lock(); defer h.mu.Unlock(); return h.v }
 
-// serverTLS loads the configured certificate, or generates one for the
-// node's names under data_dir/tls.
-func (n *Node) serverTLS() (*tls.Config, string, error) {
+// serverTLS loads the configured certificate of a public listener
+// (regional or edge), or uses one generated for the node's names under
+// data_dir/tls.
+func (n *Node) serverTLS(lc configs.ListenerConfig, what string) (*tls.Config, string, error) {
 	cfg := n.cfg
-	if cfg.Regional.CertFile != "" {
-		c, err := tls.LoadX509KeyPair(cfg.Regional.CertFile, cfg.Regional.KeyFile)
+	if lc.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("load regional certificate: %w", err)
+			return nil, "", fmt.Errorf("load %s certificate: %w", what, err)
 		}
 		return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, "", nil
 	}
 	names := []string{
-		"*." + cfg.Region + "." + cfg.Zone, cfg.Region + "." + cfg.Zone, cfg.Name + "." + cfg.Zone, "localhost",
+		"*." + cfg.Region + "." + cfg.Zone, cfg.Region + "." + cfg.Zone, "*.edge." + cfg.Zone,
+		cfg.Name + "." + cfg.Zone, "localhost",
 	}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	if host, _, err := net.SplitHostPort(cfg.Regional.Listen); err == nil {
-		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() && !ip.Equal(ips[0]) {
+	for _, addr := range []string{cfg.Regional.Listen, cfg.Edge.Listen} {
+		host, _, err := net.SplitHostPort(addr)
+		if ip := net.ParseIP(host); err == nil && ip != nil && !ip.IsUnspecified() && !slices.ContainsFunc(ips, ip.Equal) {
 			ips = append(ips, ip)
 		}
 	}
@@ -431,21 +480,26 @@ func (n *Node) serverTLS() (*tls.Config, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("server certificate: %w", err)
 	}
-	n.log.Warn("serving a generated certificate; set regional.cert_file and regional.key_file in production", "ca_file", ca.CertFile)
+	n.log.Warn("serving a generated certificate; set "+what+".cert_file and "+what+".key_file in production", "ca_file", ca.CertFile)
 	return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, ca.CertFile, nil
 }
 
 // invokeURLs builds the invoke URLs of a stage per endpoint type this node
 // serves: https://{apiId}.{region}.{zone}[:port]/{stage}/.
-func invokeURLs(zone string, port int) func(a *configs.API, stage string) map[string]string {
+func invokeURLs(zone string, regionalPort, edgePort int) func(a *configs.API, stage string) map[string]string {
+	url := func(host string, port int, stage string) string {
+		if port != 443 && port != 0 {
+			host += ":" + strconv.Itoa(port)
+		}
+		return "https://" + host + "/" + stage + "/"
+	}
 	return func(a *configs.API, stage string) map[string]string {
 		urls := map[string]string{}
 		if a.HasEndpointType(configs.EndpointRegional) {
-			host := a.ID + "." + a.HomeRegion + "." + zone
-			if port != 443 {
-				host += ":" + strconv.Itoa(port)
-			}
-			urls[string(configs.EndpointRegional)] = "https://" + host + "/" + stage + "/"
+			urls[string(configs.EndpointRegional)] = url(a.ID+"."+a.HomeRegion+"."+zone, regionalPort, stage)
+		}
+		if a.HasEndpointType(configs.EndpointEdge) {
+			urls[string(configs.EndpointEdge)] = url(a.ID+".edge."+zone, edgePort, stage)
 		}
 		return urls
 	}

@@ -29,6 +29,7 @@ type NodeState struct {
 	Roles    []string `json:"roles"`
 	Admin    string   `json:"admin"`
 	Regional string   `json:"regional,omitempty"`
+	Edge     string   `json:"edge,omitempty"`
 	Raft     string   `json:"raft,omitempty"`
 	Internal string   `json:"internal"`
 	Gossip   string   `json:"gossip"`
@@ -43,6 +44,11 @@ type DemoState struct {
 	Regional  string `json:"regional"`
 	InvokeURL string `json:"invoke_url"`
 	Curl      string `json:"curl"`
+	// Edge is the listener of an edge node in the API's region, when the
+	// cluster has edges; EdgeURL invokes the stage through edges.
+	Edge     string `json:"edge,omitempty"`
+	EdgeURL  string `json:"edge_url,omitempty"`
+	EdgeCurl string `json:"edge_curl,omitempty"`
 }
 
 // DefaultStatePath is where `portico dev` writes its state file unless told

@@ -24,6 +24,7 @@ const (
 	GossipPort   = 9182
 	InternalPort = 9183
 	RegionalPort = 8443
+	EdgePort     = 8444
 )
 
 // Layout describes a loopback cluster in `portico dev` order: one
@@ -82,6 +83,7 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 		nd.Gossip.KeyFile = keyFile
 		nd.Internal.Listen = addr(i, InternalPort)
 		nd.Regional.Listen = addr(i, RegionalPort)
+		nd.Edge.Listen = addr(i, EdgePort)
 		nd.AccessLog = "off"
 		nd.ShutdownGrace = configs.Duration(2 * time.Second)
 		for c := range l.Regions {
@@ -96,13 +98,14 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 			return nil, nil, fmt.Errorf("node certificate for %s: %w", nd.Name, err)
 		}
 		nd.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: cert, KeyFile: key}
-		if nd.HasRole(configs.RoleRegional) {
-			names := []string{"*." + nd.Region + "." + l.Zone, nd.Region + "." + l.Zone}
+		if nd.HasRole(configs.RoleRegional) || nd.HasRole(configs.RoleEdge) {
+			names := []string{"*." + nd.Region + "." + l.Zone, nd.Region + "." + l.Zone, "*.edge." + l.Zone}
 			cert, key, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: nd.Name, DNSNames: names, IPs: []net.IP{hostIP}})
 			if err != nil {
 				return nil, nil, fmt.Errorf("server certificate for %s: %w", nd.Name, err)
 			}
 			nd.Regional.CertFile, nd.Regional.KeyFile = cert, key
+			nd.Edge.CertFile, nd.Edge.KeyFile = cert, key
 		}
 		b, err := json.MarshalIndent(nd, "", "  ")
 		if err != nil {

@@ -66,6 +66,7 @@ func startPortico(ctx context.Context, g *harness.Group, bin, dir, backend strin
 	}
 	cfg := fmt.Sprintf(`name: proxybench-1
 region: %s
+roles: [control, regional]
 zone: %s
 data_dir: %q
 admin: {listen: %q}

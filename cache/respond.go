@@ -1,0 +1,226 @@
+package cache
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HeaderXCache is the response header naming how each tier answered, e.g.
+// "Miss from edge, Hit from regional".
+const HeaderXCache = "X-Cache"
+
+// xcache returns the X-Cache value for result at this tier, followed by
+// the upstream tier's value when there is one.
+func (c *Cache) xcache(r Result, upstream string) string {
+	if upstream == "" && int(r) < len(c.labels) {
+		return c.labels[r]
+	}
+	s := r.String() + " from " + c.tier
+	if upstream != "" {
+		s += ", " + upstream
+	}
+	return s
+}
+
+// writeEntry answers r from e. Conditional requests that match e's
+// validators get 304; the body is sent in the best coding r accepts.
+func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc string, now int64) {
+	h := w.Header()
+	vals := copyHeader(h, e.header, 6)
+	h[HeaderXCache] = vals.one(xc)
+	age := e.age + time.Duration(max(now-e.storedAt, 0))
+	h["Age"] = vals.one(strconv.FormatInt(int64(age/time.Second), 10))
+	if e.varyHeader != "" {
+		h["Vary"] = vals.one(e.varyHeader)
+	}
+	delete(h, "Content-Encoding")
+	if e.status == http.StatusOK && notModified(r.Header, e) {
+		delete(h, "Content-Length")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	head := r.Method == http.MethodHead
+	body, size := e.raw, e.sizes[identity]
+	c := identity
+	if e.zstd != nil || e.gzip != nil {
+		c = parseAcceptEncoding(r.Header["Accept-Encoding"]).choose(e.zstd != nil, e.gzip != nil)
+	}
+	switch c {
+	case codingZstd:
+		body = e.zstd
+	case codingGzip:
+		body = e.gzip
+	case identity:
+		if body == nil && !head && e.rawLen > 0 {
+			var err error
+			if body, err = e.decoded(); err != nil {
+				// Only a bug can corrupt a stored body; do not send it.
+				s.c.log.Error("decode stored body", "api", s.api, "stage", s.name, "err", err)
+				http.Error(w, "cache: stored response unreadable", http.StatusInternalServerError)
+				return
+			}
+		}
+	}
+	if c != identity {
+		size = e.sizes[c]
+		h["Content-Encoding"] = vals.one(c.String())
+		if e.etag != "" {
+			h["Etag"] = vals.one(e.weakETag)
+		}
+	}
+	if bodyAllowed(e.status) {
+		h["Content-Length"] = vals.one(size)
+	}
+	w.WriteHeader(e.status)
+	if !head && bodyAllowed(e.status) {
+		_, _ = w.Write(body) // a failed write means the client left
+	}
+}
+
+// decoded returns the entry's body without content coding.
+func (e *entry) decoded() ([]byte, error) {
+	if e.zstd != nil {
+		return zstdDecoder().DecodeAll(e.zstd, make([]byte, 0, e.rawLen))
+	}
+	if e.gzip != nil {
+		return decodeBody(codingGzip, e.gzip, e.rawLen)
+	}
+	return e.raw, nil
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// copyHeader copies src into dst, the values of all keys in one
+// allocation with room for extra more values (see slab.one). Each slice is
+// capped, so that appends by later handlers do not reach a neighbour.
+func copyHeader(dst, src http.Header, extra int) slab {
+	n := extra
+	for _, vs := range src {
+		n += len(vs)
+	}
+	all := make(slab, 0, n)
+	for k, vs := range src {
+		start := len(all)
+		all = append(all, vs...)
+		dst[k] = all[start:len(all):len(all)]
+	}
+	return all[len(all):]
+}
+
+// slab hands out one-value header slices from a preallocated array.
+type slab []string
+
+// one returns a capped slice holding v, from the slab's spare capacity
+// when there is some.
+func (s *slab) one(v string) []string {
+	if len(*s) == cap(*s) {
+		return []string{v}
+	}
+	*s = append(*s, v)
+	n := len(*s)
+	return (*s)[n-1 : n : n]
+}
+
+// notModified reports whether the conditional headers of a request are
+// satisfied by e, so a 304 answers it (RFC 9110 §13.1.2, §13.1.3;
+// If-Modified-Since is ignored when If-None-Match is present).
+func notModified(h http.Header, e *entry) bool {
+	if inm, ok := h["If-None-Match"]; ok {
+		return e.etag != "" && etagMatch(inm, e.etag)
+	}
+	ims := h.Get("If-Modified-Since")
+	if ims == "" || e.lastModified == "" {
+		return false
+	}
+	t, err := http.ParseTime(ims)
+	if err != nil {
+		return false
+	}
+	lm, err := http.ParseTime(e.lastModified)
+	return err == nil && !lm.After(t)
+}
+
+// etagMatch reports whether an If-None-Match list matches etag under weak
+// comparison (RFC 9110 §8.8.3.2).
+func etagMatch(list []string, etag string) bool {
+	want := strings.TrimPrefix(etag, "W/")
+	for _, v := range list {
+		for v != "" {
+			v = strings.TrimLeft(v, " \t,")
+			if v == "" {
+				break
+			}
+			if v[0] == '*' {
+				return true
+			}
+			v = strings.TrimPrefix(v, "W/")
+			if v == "" || v[0] != '"' {
+				// Malformed: skip to the next member.
+				_, v, _ = strings.Cut(v, ",")
+				continue
+			}
+			end := strings.IndexByte(v[1:], '"')
+			if end < 0 {
+				return false
+			}
+			if v[:end+2] == want {
+				return true
+			}
+			v = v[end+2:]
+		}
+	}
+	return false
+}
+
+// passWriter marks a response passed through from the origin with the
+// tier's X-Cache, followed by the origin's own, when its header is sent.
+type passWriter struct {
+	http.ResponseWriter
+	result Result
+	c      *Cache
+	marked bool
+}
+
+func (p *passWriter) mark() {
+	if p.marked {
+		return
+	}
+	p.marked = true
+	h := p.ResponseWriter.Header()
+	h.Set(HeaderXCache, p.c.xcache(p.result, h.Get(HeaderXCache)))
+}
+
+// WriteHeader marks the header before a final status; informational ones
+// pass unmarked.
+func (p *passWriter) WriteHeader(code int) {
+	if code >= 200 {
+		p.mark()
+	}
+	p.ResponseWriter.WriteHeader(code)
+}
+
+// Write marks the header if it has not been sent yet.
+func (p *passWriter) Write(b []byte) (int, error) {
+	p.mark()
+	return p.ResponseWriter.Write(b)
+}
+
+// Flush sends what was written so far, if the underlying writer can.
+func (p *passWriter) Flush() {
+	p.mark()
+	_ = http.NewResponseController(p.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (p *passWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+// passThrough calls origin for r uncached, marking the response with result.
+func (s *Stage) passThrough(w http.ResponseWriter, r *http.Request, origin Origin, result Result) {
+	pw := &passWriter{ResponseWriter: w, result: result, c: s.c}
+	origin(pw, r, false)
+	pw.mark() // an origin that wrote nothing still gets the header
+}

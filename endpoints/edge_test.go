@@ -1,0 +1,479 @@
+package endpoints
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/portico-gw/portico/cluster/pki"
+	"github.com/portico-gw/portico/configs"
+)
+
+// testClock is a clock a test moves by hand.
+type testClock struct{ ns atomic.Int64 }
+
+func newClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// staticUpstreams is the edge's view of regional nodes, set by the test.
+type staticUpstreams struct {
+	mu  sync.Mutex
+	ups []Upstream
+}
+
+func (s *staticUpstreams) Regional(region string) []Upstream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if region != testRegion {
+		return nil
+	}
+	return append([]Upstream(nil), s.ups...)
+}
+
+func (s *staticUpstreams) set(ups ...Upstream) {
+	s.mu.Lock()
+	s.ups = ups
+	s.mu.Unlock()
+}
+
+// countingBackend answers /items/{id} with a JSON body and counts calls
+// per path; fail makes it answer 503, block holds requests until
+// released.
+type countingBackend struct {
+	*backend
+	mu    sync.Mutex
+	calls map[string]int
+	fail  atomic.Bool
+	gate  chan struct{} // when not nil, requests wait for it to close
+	seen  chan http.Header
+}
+
+func newCountingBackend(t testing.TB) *countingBackend {
+	b := &countingBackend{calls: map[string]int{}, seen: make(chan http.Header, 1000)}
+	b.backend = &backend{}
+	b.backend.Server = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		b.calls[r.URL.Path]++
+		gate := b.gate
+		b.mu.Unlock()
+		select {
+		case b.seen <- r.Header.Clone():
+		default:
+		}
+		if gate != nil {
+			<-gate
+		}
+		if b.fail.Load() {
+			http.Error(w, "backend down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q,"auth":%q,"pad":%q}`, r.URL.Path, r.Header.Get("Authorization"), strings.Repeat("x", 2000))
+	}))
+	return b
+}
+
+func (b *countingBackend) count(path string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls[path]
+}
+
+const edgeAPI = `
+name: shop
+endpoint_types: [EDGE]
+home_region: us-east-1
+resources:
+  - path: /items/{id}
+    methods:
+      GET: {integration: {type: HTTP_PROXY, uri: "http://${stageVariables.backend}/items/{id}"}}
+  - path: /echo
+    methods:
+      GET: {integration: {type: HTTP_PROXY, uri: "http://${stageVariables.backend}/echo"}}
+  - path: /mock
+    methods:
+      GET: {integration: {type: MOCK, status_code: 200, body: "mocked at the edge"}}
+`
+
+// edgeState is a state with the shop API on stage prod, caching with
+// the given settings.
+func edgeState(t testing.TB, backendAddr string, c *configs.StageCache) *configs.State {
+	t.Helper()
+	st := buildState(t, apiDef{id: "shop000001", def: edgeAPI, stages: prod(map[string]string{"backend": backendAddr})})
+	s := *st.Stage("shop000001", "prod")
+	s.Cache = c
+	return st.WithStage(st.Index+1, &s)
+}
+
+func ttl(d time.Duration) *configs.Duration { v := configs.Duration(d); return &v }
+
+// edgeRig is an edge and an origin endpoint of the home region, wired as a
+// cluster wires them: mutual TLS under one CA, HTTP/3 on the origin's UDP
+// port and HTTP/2 on its TCP port.
+type edgeRig struct {
+	t                 testing.TB
+	src               *fakeSource
+	edge, origin      *Gateway
+	edgeNow, origNow  *testClock
+	ups               *staticUpstreams
+	originAddr        string // TCP and UDP port number
+	h2, h1            *http.Client
+	backend           *countingBackend
+	mtls              *pki.MTLS
+	edgeAddr          string
+	originTCPRequests atomic.Int64
+}
+
+type rigOptions struct {
+	noOriginUDP bool // the origin listens on TCP only: UDP "does not get through"
+	cache       *configs.StageCache
+}
+
+func newEdgeRig(t *testing.T, o rigOptions) *edgeRig {
+	t.Helper()
+	r := &edgeRig{t: t, edgeNow: newClock(), origNow: newClock(), ups: &staticUpstreams{}, backend: newCountingBackend(t)}
+	if o.cache == nil {
+		o.cache = &configs.StageCache{Enabled: true, TTL: ttl(60 * time.Second), StaleIfError: configs.Duration(10 * time.Minute)}
+	}
+	r.src = newSource(edgeState(t, r.backend.Listener.Addr().String(), o.cache))
+	r.mtls = testMTLS(t)
+
+	var err error
+	r.origin, err = New(Config{Kind: KindOrigin, Region: testRegion, Zone: testZone, TLS: r.mtls.Server.Clone(),
+		Source: r.src, Now: r.origNow.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The origin's TCP side, as the node's internal listener serves it.
+	tcp, udpAddr := listenTCPWithFreeUDP(t)
+	r.originAddr = tcp.Addr().String()
+	tc := r.mtls.Server.Clone()
+	tc.NextProtos = []string{"h2", "http/1.1"}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.originTCPRequests.Add(1)
+		r.origin.Handler().ServeHTTP(w, req)
+	}), TLSConfig: tc}
+	go srv.ServeTLS(tcp, "", "")
+	t.Cleanup(func() { srv.Close() })
+	if !o.noOriginUDP {
+		r.origin.cfg.Listen = udpAddr
+	}
+	run(t, r.origin)
+
+	r.edge, err = New(Config{Kind: KindEdge, Region: "eu-west-1", Zone: testZone, Listen: "127.0.0.1:0", TLS: serverTLS(t),
+		Source: r.src, Upstreams: r.ups, UpstreamTLS: r.mtls.Client(""), Now: r.edgeNow.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, r.edge)
+	r.edgeAddr = r.edge.Addr().String()
+	r.ups.set(Upstream{Name: "regional-1", Addr: r.originAddr, RTT: time.Millisecond})
+	r.h2 = client(t, r.edgeAddr, true)
+	r.h1 = client(t, r.edgeAddr, false)
+	return r
+}
+
+// listenTCPWithFreeUDP listens on a loopback TCP port whose number is free
+// on UDP too, and returns the UDP address (not yet bound).
+func listenTCPWithFreeUDP(t testing.TB) (net.Listener, string) {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		if err == nil {
+			pc.Close()
+			t.Cleanup(func() { ln.Close() })
+			return ln, ln.Addr().String()
+		}
+		ln.Close()
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no port free on both tcp and udp")
+	return nil, ""
+}
+
+// testMTLS makes a cluster CA and one node certificate in a temp dir.
+func testMTLS(t testing.TB) *pki.MTLS {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := pki.CreateCA(filepath.Join(dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.IssueFiles(dir, "node", pki.IssueOptions{CommonName: "node-1", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pki.MutualTLS(ca.CertFile, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// get calls the edge and returns status, X-Cache and body.
+func (r *edgeRig) get(c *http.Client, path string, hdr http.Header) (int, string, string, http.Header) {
+	r.t.Helper()
+	req, err := http.NewRequest("GET", "https://shop000001.edge."+testZone+path, nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		r.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		r.t.Fatalf("GET %s: read body: %v", path, err)
+	}
+	return res.StatusCode, res.Header.Get("X-Cache"), string(b), res.Header
+}
+
+func TestEdgeServesFromTwoTiersWithExpiry(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{})
+	status, xc, body, hdr := r.get(r.h2, "/prod/items/1", nil)
+	if status != 200 || !strings.Contains(body, `"path":"/items/1"`) {
+		t.Fatalf("first call: %d %q", status, body)
+	}
+	if xc != "Miss from edge, Miss from regional" {
+		t.Errorf("first X-Cache = %q", xc)
+	}
+	if got := hdr.Get("Alt-Svc"); !strings.Contains(got, `h3=":`+strconv.Itoa(r.edge.Addr().(*net.TCPAddr).Port)+`"`) {
+		t.Errorf("Alt-Svc = %q, want h3 on the edge's port", got)
+	}
+	if _, xc, _, _ = r.get(r.h2, "/prod/items/1", nil); xc != "Hit from edge" {
+		t.Errorf("second X-Cache = %q, want a hit at the edge", xc)
+	}
+	if n := r.backend.count("/items/1"); n != 1 {
+		t.Fatalf("backend calls = %d, want 1", n)
+	}
+
+	// The edge's entry expires; the regional one has not (its clock did
+	// not move): the edge refills from the regional tier.
+	r.edgeNow.Advance(61 * time.Second)
+	if _, xc, _, _ = r.get(r.h2, "/prod/items/1", nil); xc != "Miss from edge, Hit from regional" {
+		t.Errorf("after edge expiry X-Cache = %q", xc)
+	}
+	// Both expire: the backend is asked again.
+	r.edgeNow.Advance(61 * time.Second)
+	r.origNow.Advance(61 * time.Second)
+	if _, xc, _, _ = r.get(r.h2, "/prod/items/1", nil); xc != "Miss from edge, Miss from regional" {
+		t.Errorf("after both expire X-Cache = %q", xc)
+	}
+	if n := r.backend.count("/items/1"); n != 2 {
+		t.Fatalf("backend calls = %d, want 2", n)
+	}
+	// A mock answers at the edge without any regional node.
+	r.ups.set()
+	if status, _, body, _ := r.get(r.h2, "/prod/mock", nil); status != 200 || body != "mocked at the edge" {
+		t.Errorf("mock at the edge: %d %q", status, body)
+	}
+	// With no regional node and nothing cached: 503 naming the reason.
+	if status, _, body, _ := r.get(r.h2, "/prod/items/9", nil); status != 503 || !strings.Contains(body, "no regional node") {
+		t.Errorf("no upstream: %d %q", status, body)
+	}
+}
+
+func TestEdgeCollapsesConcurrentMisses(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{})
+	gate := make(chan struct{})
+	r.backend.mu.Lock()
+	r.backend.gate = gate
+	r.backend.mu.Unlock()
+	const n = 100
+	var wg sync.WaitGroup
+	results := make(chan string, n)
+	for range n {
+		wg.Go(func() {
+			status, _, body, _ := r.get(r.h2, "/prod/items/7", nil)
+			results <- fmt.Sprint(status, strings.Contains(body, `"path":"/items/7"`))
+		})
+	}
+	// The first request reaches the backend and is held there; the
+	// others queue behind it at the edge. Release once it has arrived.
+	eventually(t, "the first backend call", func() bool { return r.backend.count("/items/7") >= 1 })
+	close(gate)
+	wg.Wait()
+	close(results)
+	for res := range results {
+		if res != "200 true" {
+			t.Fatalf("a collapsed request got %s", res)
+		}
+	}
+	if got := r.backend.count("/items/7"); got != 1 {
+		t.Fatalf("backend calls = %d for %d concurrent misses, want 1", got, n)
+	}
+}
+
+func TestEdgeServesStaleWhenBackendFails(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{})
+	if status, _, _, _ := r.get(r.h2, "/prod/items/3", nil); status != 200 {
+		t.Fatalf("warm-up status %d", status)
+	}
+	r.backend.fail.Store(true)
+	r.edgeNow.Advance(2 * time.Minute) // expired, inside stale-if-error (10m)
+	r.origNow.Advance(2 * time.Minute)
+	// The regional tier answers with its stale entry; the edge passes it
+	// on without storing it as fresh.
+	status, xc, body, _ := r.get(r.h2, "/prod/items/3", nil)
+	if status != 200 || !strings.Contains(body, `"path":"/items/3"`) || xc != "Miss from edge, Stale from regional" {
+		t.Fatalf("backend down: %d X-Cache %q, want the regional's stale entry", status, xc)
+	}
+	// The regional node itself unreachable: the edge still serves stale.
+	r.ups.set(Upstream{Name: "gone", Addr: closedAddr(t)})
+	r.edgeNow.Advance(time.Minute)
+	if status, xc, _, _ := r.get(r.h2, "/prod/items/3", nil); status != 200 || !strings.HasPrefix(xc, "Stale from edge") {
+		t.Fatalf("regional down: %d X-Cache %q", status, xc)
+	}
+	// Past the stale-if-error window the error shows.
+	r.edgeNow.Advance(20 * time.Minute)
+	if status, _, _, _ := r.get(r.h2, "/prod/items/3", nil); status < 500 {
+		t.Fatalf("beyond stale-if-error: status %d, want a 5xx", status)
+	}
+}
+
+func TestEdgeKeepsIdentitiesApart(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{})
+	alice := http.Header{"Authorization": {"Bearer alice"}}
+	bob := http.Header{"Authorization": {"Bearer bob"}}
+	_, _, body, _ := r.get(r.h2, "/prod/items/5", alice)
+	if !strings.Contains(body, `"auth":"Bearer alice"`) {
+		t.Fatalf("alice got %q", body)
+	}
+	_, xc, body, _ := r.get(r.h2, "/prod/items/5", bob)
+	if !strings.Contains(body, `"auth":"Bearer bob"`) || strings.HasPrefix(xc, "Hit") {
+		t.Fatalf("bob got %q (X-Cache %q): another identity's entry", body, xc)
+	}
+	if _, xc, body, _ = r.get(r.h2, "/prod/items/5", alice); xc != "Hit from edge" || !strings.Contains(body, "alice") {
+		t.Fatalf("alice again: %q %q, want her own cached entry", xc, body)
+	}
+	for _, key := range []string{"k1", "k2"} {
+		_, xc, _, _ := r.get(r.h2, "/prod/items/6", http.Header{"X-Api-Key": {key}})
+		if strings.HasPrefix(xc, "Hit") {
+			t.Fatalf("api key %s got a cached entry of another key", key)
+		}
+	}
+	if n := r.backend.count("/items/5") + r.backend.count("/items/6"); n != 4 {
+		t.Fatalf("backend calls = %d, want 4 (one per identity and path)", n)
+	}
+}
+
+func TestEdgeOverHTTP3AndForgedClientAddress(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{cache: &configs.StageCache{Enabled: false}})
+	pool := x509.NewCertPool()
+	c, _ := testCert()
+	pool.AddCert(c.Leaf)
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "shop000001.edge." + testZone}}
+	t.Cleanup(func() { tr.Close() })
+	h3 := &http.Client{Transport: rewriteHost{tr, r.edgeAddr}, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("GET", "https://shop000001.edge."+testZone+"/prod/echo", nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.Header.Set(headerClientAddr, "203.0.113.10")
+	res, err := h3.Do(req)
+	if err != nil {
+		t.Fatalf("HTTP/3 request: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.ProtoMajor != 3 {
+		t.Fatalf("HTTP/3: status %d proto %s", res.StatusCode, res.Proto)
+	}
+	var got http.Header
+	select {
+	case got = <-r.backend.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend saw no request")
+	}
+	if xff := got.Get("X-Forwarded-For"); xff != "127.0.0.1" {
+		t.Errorf("backend X-Forwarded-For = %q, want only the real client 127.0.0.1", xff)
+	}
+	if v := got.Get(headerClientAddr); v != "" {
+		t.Errorf("backend got %s %q", headerClientAddr, v)
+	}
+	if n := r.originTCPRequests.Load(); n != 0 {
+		t.Errorf("%d requests reached the origin over HTTP/2; the edge should use HTTP/3", n)
+	}
+}
+
+// rewriteHost sends every request to addr, keeping the URL's host for
+// TLS and Host.
+type rewriteHost struct {
+	tr   *http3.Transport
+	addr string
+}
+
+func (h rewriteHost) RoundTrip(req *http.Request) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	out.Host = req.URL.Host
+	out.URL.Host = h.addr
+	return h.tr.RoundTrip(out)
+}
+
+func TestEdgeFallsBackToHTTP2AndRetriesAnotherNode(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{noOriginUDP: true, cache: &configs.StageCache{Enabled: false}})
+	// The first node refuses connections; the second has no UDP listener.
+	r.ups.set(Upstream{Name: "dead", Addr: closedAddr(t), RTT: time.Microsecond}, Upstream{Name: "alive", Addr: r.originAddr, RTT: time.Millisecond})
+	status, _, body, _ := r.get(r.h1, "/prod/items/4", nil)
+	if status != 200 || !strings.Contains(body, `"path":"/items/4"`) {
+		t.Fatalf("status %d body %q", status, body)
+	}
+	if n := r.originTCPRequests.Load(); n != 1 {
+		t.Fatalf("origin HTTP/2 requests = %d, want 1 (fallback from HTTP/3)", n)
+	}
+}
+
+func TestEdgeFlushAndCommittedEpoch(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{})
+	for _, p := range []string{"/prod/items/1", "/prod/items/2"} {
+		r.get(r.h2, p, nil)
+		if _, xc, _, _ := r.get(r.h2, p, nil); xc != "Hit from edge" {
+			t.Fatalf("%s not cached: %q", p, xc)
+		}
+	}
+	// A gossiped flush of one path: only that entry goes, at both tiers.
+	seq := r.src.State().Index + 1
+	r.edge.FlushCache("shop000001", "prod", "/items/1", seq)
+	r.origin.FlushCache("shop000001", "prod", "/items/1", seq)
+	if _, xc, _, _ := r.get(r.h2, "/prod/items/1", nil); xc != "Miss from edge, Miss from regional" {
+		t.Errorf("flushed path: X-Cache %q", xc)
+	}
+	if _, xc, _, _ := r.get(r.h2, "/prod/items/2", nil); xc != "Hit from edge" {
+		t.Errorf("other path: X-Cache %q, want still cached", xc)
+	}
+	// A flush the nodes only learn from the committed state (the gossip
+	// was missed): once the state arrives, the entries are gone.
+	st := r.src.State()
+	s := st.Stage("shop000001", "prod").WithFlush(configs.CacheFlush{Seq: st.Index + 2})
+	r.src.Set(st.WithStage(st.Index+2, s))
+	eventually(t, "the flush from the committed state", func() bool {
+		_, xc, _, _ := r.get(r.h2, "/prod/items/2", nil)
+		return xc == "Miss from edge, Miss from regional"
+	})
+}
