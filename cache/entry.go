@@ -87,6 +87,9 @@ func newEntry(status int, h http.Header, body []byte, req *http.Request, p *Poli
 	if len(h["Set-Cookie"]) > 0 {
 		return nil, "response sets a cookie"
 	}
+	if staleUpstream(h) {
+		return nil, "the next tier served a stale copy"
+	}
 	vary, ok := parseVary(h["Vary"])
 	if !ok {
 		return nil, "Vary: *"
@@ -288,3 +291,11 @@ func storedHeader(h http.Header) http.Header {
 }
 
 func isHop(name string) bool { return slices.Contains(hopHeaders, name) }
+
+// staleUpstream reports whether the next cache tier answered with an
+// expired entry (its X-Cache starts with "Stale"). Storing it as fresh
+// would extend its life by another TTL at this tier.
+func staleUpstream(h http.Header) bool {
+	v := h.Get(HeaderXCache)
+	return len(v) >= 5 && strings.EqualFold(v[:5], "stale")
+}

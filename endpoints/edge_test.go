@@ -347,6 +347,9 @@ func TestEdgeServesStaleWhenBackendFails(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `"path":"/items/3"`) || xc != "Miss from edge, Stale from regional" {
 		t.Fatalf("backend down: %d X-Cache %q, want the regional's stale entry", status, xc)
 	}
+	if _, xc, _, _ := r.get(r.h2, "/prod/items/3", nil); xc != "Miss from edge, Stale from regional" {
+		t.Fatalf("again: X-Cache %q: the edge stored the regional's stale copy as fresh", xc)
+	}
 	// The regional node itself unreachable: the edge still serves stale.
 	r.ups.set(Upstream{Name: "gone", Addr: closedAddr(t)})
 	r.edgeNow.Advance(time.Minute)

@@ -165,9 +165,6 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	zone := strings.Trim(cfg.Zone, ".")
 	g := &Gateway{
 		cfg:        cfg,

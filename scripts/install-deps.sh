@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what `make test`, `make lint` and `make bench` need on a fresh
 # Debian machine: curl (the dev test runs the printed curl command), wrk
-# (the proxy benchmark's load tool) and staticcheck (pinned). Idempotent;
-# run as root or with sudo. Only the Debian archive and the Go module proxy
-# are contacted.
+# (the proxy benchmarks' load tool), nginx-light (the edge benchmark's
+# proxy_cache reference; the driver runs its own nginx from a temporary
+# config, the packaged service is not used) and staticcheck (pinned).
+# Idempotent; run as root or with sudo. Only the Debian archive and the Go
+# module proxy are contacted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# nginx lives in /usr/sbin, which is not on every user's PATH.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v make >/dev/null 2>&1 || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
