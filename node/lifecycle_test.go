@@ -179,6 +179,16 @@ func TestBadInputsAreRejectedAndStoreNothing(t *testing.T) {
 		{"rollback with no older deployment", "POST", "/v1/apis/" + id + "/stages/prod/rollback", nil, 409, "no deployment older"},
 		{"id on create", "POST", "/v1/apis", []byte("id: abcdefghij\n" + string(def("  - path: /a\n    methods: {GET: {"+mock+"}}\n"))), 400, "id"},
 		{"method not allowed", "PATCH", "/v1/apis", nil, 405, "not allowed"},
+		{"unknown endpoint type", "PATCH", "/v1/apis/" + id, map[string]any{"endpoint_types": []string{"EDGE", "GLOBAL"}}, 400, "endpoint_types[1]"},
+		{"patch changes id", "PATCH", "/v1/apis/" + id, map[string]any{"id": "abcdefghij"}, 400, "id"},
+		{"compression size too big", "PATCH", "/v1/apis/" + id, map[string]any{"minimum_compression_size": 10485761}, 400, "minimum_compression_size"},
+		{"cache ttl out of range", "PATCH", "/v1/apis/" + id + "/stages/prod/cache", map[string]any{"enabled": true, "ttl": "3601s"}, 400, "cache.ttl"},
+		{"cache capacity too small", "PATCH", "/v1/apis/" + id + "/stages/prod/cache", map[string]any{"enabled": true, "capacity": "1KiB"}, 400, "cache.capacity"},
+		{"cache unknown field", "PATCH", "/v1/apis/" + id + "/stages/prod/cache", map[string]any{"enabeld": true}, 400, "enabeld"},
+		{"cache override of no route", "PATCH", "/v1/apis/" + id + "/stages/prod/cache", map[string]any{"enabled": true, "overrides": map[string]any{"GET /nope": map[string]any{"enabled": false}}}, 400, "no route \"GET /nope\""},
+		{"cache key header", "PATCH", "/v1/apis/" + id + "/stages/prod/cache", map[string]any{"enabled": true, "key_headers": []string{"bad header"}}, 400, "cache.key_headers[0]"},
+		{"flush prefix", "POST", "/v1/apis/" + id + "/stages/prod/cache/flush", map[string]string{"prefix": "pets"}, 400, "prefix"},
+		{"flush unknown stage", "POST", "/v1/apis/" + id + "/stages/nope/cache/flush", nil, 404, "stage \"nope\""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"bytes"
@@ -11,12 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/portico-gw/portico/simulations/harness"
 )
 
-// wrkResult is what one wrk run reports.
-type wrkResult struct {
+// WrkResult is what one wrk run reports.
+type WrkResult struct {
 	Requests int64         // "N requests in ..."
 	Elapsed  time.Duration // "... in 10.00s"
 	RPS      float64       // "Requests/sec:"
@@ -24,26 +22,26 @@ type wrkResult struct {
 	P75      time.Duration
 	P90      time.Duration
 	P99      time.Duration
-	Socket   socketErrors
+	Socket   SocketErrors
 	Non2xx   int64 // "Non-2xx or 3xx responses:" (wrk counts status > 399)
 }
 
-// socketErrors is wrk's "Socket errors:" line; wrk omits it when all are 0.
-type socketErrors struct {
+// SocketErrors is wrk's "Socket errors:" line; wrk omits it when all are 0.
+type SocketErrors struct {
 	Connect int64 `json:"connect"`
 	Read    int64 `json:"read"`
 	Write   int64 `json:"write"`
 	Timeout int64 `json:"timeout"`
 }
 
-func (s socketErrors) total() int64 { return s.Connect + s.Read + s.Write + s.Timeout }
+func (s SocketErrors) Total() int64 { return s.Connect + s.Read + s.Write + s.Timeout }
 
 // parseWrk reads the summary wrk 4.x prints for one run started with
 // --latency. It needs the Requests/sec line and the 50% and 99% lines of
 // the latency distribution; everything else is optional. It does not judge
 // the run (zero requests, errors): the caller does.
-func parseWrk(out string) (wrkResult, error) {
-	var r wrkResult
+func ParseWrk(out string) (WrkResult, error) {
+	var r WrkResult
 	percentiles := map[string]*time.Duration{"50%": &r.P50, "75%": &r.P75, "90%": &r.P90, "99%": &r.P99}
 	seen := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
@@ -99,7 +97,7 @@ func parseWrk(out string) (wrkResult, error) {
 // parseWrkTime reads a time as wrk prints it: two decimals and one of the
 // units us, ms, s, m, h (wrk's src/units.c). Those happen to be units
 // time.ParseDuration accepts, so only the sign and NaN need care.
-func parseWrkTime(s string) (time.Duration, error) {
+func ParseWrkTime(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("bad wrk time %q", s)
@@ -138,33 +136,33 @@ func (w wrkRun) args() []string {
 // run blocks for the run's duration (plus wrk's own drain) and returns
 // the parsed summary. The raw output is written to rawFile. A run is killed
 // 30 s after its duration is up, or when ctx ends.
-func (w wrkRun) run(ctx context.Context, rawFile string) (wrkResult, error) {
+func (w wrkRun) run(ctx context.Context, rawFile string) (WrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.duration+30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, w.path, w.args()...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = harness.SysProcAttr()
+	cmd.SysProcAttr = SysProcAttr()
 	err := cmd.Run()
 	if werr := os.WriteFile(rawFile, out.Bytes(), 0o644); werr != nil && err == nil {
 		err = werr
 	}
 	if ctx.Err() != nil {
-		return wrkResult{}, fmt.Errorf("wrk %s: %w", strings.Join(w.args(), " "), context.Cause(ctx))
+		return WrkResult{}, fmt.Errorf("wrk %s: %w", strings.Join(w.args(), " "), context.Cause(ctx))
 	}
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(w.args(), " "), err, tail(out.String(), 10))
+		return WrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(w.args(), " "), err, Tail(out.String(), 10))
 	}
-	r, err := parseWrk(out.String())
+	r, err := ParseWrk(out.String())
 	if err != nil {
-		return r, fmt.Errorf("%w\n%s", err, tail(out.String(), 10))
+		return r, fmt.Errorf("%w\n%s", err, Tail(out.String(), 10))
 	}
 	return r, nil
 }
 
-// wrkVersion returns wrk's banner ("wrk 4.1.0 [epoll]"), or "" if it
+// WrkVersion returns wrk's banner ("wrk 4.1.0 [epoll]"), or "" if it
 // cannot tell. wrk -v prints it and exits with status 1.
-func wrkVersion(ctx context.Context, path string) string {
+func WrkVersion(ctx context.Context, path string) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
@@ -176,8 +174,8 @@ func wrkVersion(ctx context.Context, path string) string {
 	return strings.TrimSpace(first)
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
