@@ -39,7 +39,7 @@ type Node struct {
 	// HTTP/2 on TCP and HTTP/3 on UDP, same port; default 127.0.0.1:8444.
 	// Its generated certificate also names *.edge.{zone}.
 	Edge ListenerConfig `json:"edge"`
-	Raft     RaftConfig     `json:"raft"`
+	Raft RaftConfig     `json:"raft"`
 	// Internal is the node-to-node HTTPS listener (mutual TLS under the
 	// cluster CA): forwarded writes, config following, admin fan-out.
 	Internal InternalConfig `json:"internal"`

@@ -40,9 +40,9 @@ type exchange struct {
 	proxy      *proxyRoute   // set by the HTTP proxy integration
 	forward    *forwardRoute // set by an edge's forwarding
 	cache      *cache.Stage  // the stage's cache, on a cached route
-	ctx        exchangeCtx // the context the proxy hands the ReverseProxy
-	target     *url.URL    // the backend URL built for this request; read-only
-	url        url.URL     // where target is built when it has parameters
+	ctx        exchangeCtx   // the context the proxy hands the ReverseProxy
+	target     *url.URL      // the backend URL built for this request; read-only
+	url        url.URL       // where target is built when it has parameters
 	integStart time.Time
 	integDur   time.Duration
 	body       limitedBody

@@ -2,9 +2,9 @@ package endpoints
 
 import (
 	"fmt"
-	"time"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/portico-gw/portico/cache"
 	"github.com/portico-gw/portico/configs"

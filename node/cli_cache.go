@@ -77,7 +77,7 @@ func (c *cli) stagesUpdateCmd(path func(*cobra.Command, bool) (*Client, string, 
 	var ttl, capacity, swr, sie string
 	var keyQuery, keyHeaders, methods []string
 	cmd := &cobra.Command{
-		Use: "update --api ID --stage NAME [--cache-enabled] [--cache-ttl 300] [--cache-capacity 64MiB] [--cache-key-query q1,q2] [--cache-key-header h1]",
+		Use:   "update --api ID --stage NAME [--cache-enabled] [--cache-ttl 300] [--cache-capacity 64MiB] [--cache-key-query q1,q2] [--cache-key-header h1]",
 		Short: "Change a stage's cache settings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
