@@ -277,8 +277,12 @@ func (c *cli) stagesCmd() *cobra.Command {
 		return cl, "/v1/apis/" + id + "/stages", nil
 	}
 	printStage := func(s stageView) error {
-		if c.output == "url" {
+		switch c.output {
+		case "url":
 			fmt.Fprintln(c.stdout, s.InvokeURLs[string(configs.EndpointRegional)])
+			return nil
+		case "edge-url":
+			fmt.Fprintln(c.stdout, s.InvokeURLs[string(configs.EndpointEdge)])
 			return nil
 		}
 		return c.print(s, func(w io.Writer) {
