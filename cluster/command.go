@@ -21,6 +21,8 @@ const (
 	entryDeleteDeployment entryType = 6
 	entrySetClusterID     entryType = 7
 	entryFlushCache       entryType = 8
+	entryPutDomain        entryType = 9
+	entryDeleteDomain     entryType = 10
 )
 
 func (t entryType) String() string {
@@ -41,6 +43,10 @@ func (t entryType) String() string {
 		return "set-cluster-id"
 	case entryFlushCache:
 		return "flush-cache"
+	case entryPutDomain:
+		return "put-domain"
+	case entryDeleteDomain:
+		return "delete-domain"
 	}
 	return fmt.Sprintf("entry(%d)", byte(t))
 }
@@ -74,6 +80,16 @@ type flushCache struct {
 	Stage  string    `json:"stage"`
 	Prefix string    `json:"prefix,omitempty"`
 	At     time.Time `json:"at"`
+}
+
+// putDomain stores a custom domain with all its mappings (create, map,
+// unmap and changes of regions are all one whole-domain write).
+type putDomain struct {
+	Domain *configs.Domain `json:"domain"`
+}
+
+type deleteDomain struct {
+	Name string `json:"name"`
 }
 
 type setClusterID struct {

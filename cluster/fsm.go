@@ -74,6 +74,9 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 	case entryDeleteAPI:
 		var e deleteAPI
 		mustDecode(idx, t, body, &e)
+		if used := cur.MappingsTo(e.ID, ""); len(used) > 0 {
+			return cur.WithIndex(idx), &applyError{"api " + e.ID + " is mapped by custom domain " + used[0].Domain}
+		}
 		return cur.WithoutAPI(idx, e.ID), nil
 	case entryDeploy:
 		var e deploy
@@ -92,6 +95,9 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 	case entryDeleteStage:
 		var e deleteStage
 		mustDecode(idx, t, body, &e)
+		if used := cur.MappingsTo(e.APIID, e.Name); len(used) > 0 {
+			return cur.WithIndex(idx), &applyError{"stage " + e.Name + " is mapped by custom domain " + used[0].Domain}
+		}
 		return cur.WithoutStage(idx, e.APIID, e.Name), nil
 	case entryDeleteDeployment:
 		var e deleteDeployment
@@ -108,6 +114,21 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 			return cur.WithIndex(idx), &applyError{"stage " + e.Stage + " was deleted"}
 		}
 		return cur.WithStage(idx, stage.WithFlush(configs.CacheFlush{Seq: idx, Prefix: e.Prefix, At: e.At})), nil
+	case entryPutDomain:
+		var e putDomain
+		mustDecode(idx, t, body, &e)
+		// Every mapping must still point at a stage: one may have been
+		// deleted after the write was checked.
+		for _, m := range e.Domain.Mappings {
+			if cur.Stage(m.APIID, m.Stage) == nil {
+				return cur.WithIndex(idx), &applyError{"stage " + m.Stage + " of api " + m.APIID + " was deleted"}
+			}
+		}
+		return cur.WithDomain(idx, e.Domain), nil
+	case entryDeleteDomain:
+		var e deleteDomain
+		mustDecode(idx, t, body, &e)
+		return cur.WithoutDomain(idx, e.Name), nil
 	case entrySetClusterID:
 		var e setClusterID
 		mustDecode(idx, t, body, &e)

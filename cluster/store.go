@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -446,8 +447,13 @@ func (s *Store) PutAPI(ctx context.Context, a *configs.API) error {
 	return s.apply(ctx, entryPutAPI, putAPI{API: a})
 }
 
-// DeleteAPI removes an API with its deployments and stages.
+// DeleteAPI removes an API with its deployments and stages. An API that a
+// custom domain maps is refused before the log with ErrConflict naming
+// the mappings, as API Gateway refuses it: unmap it first.
 func (s *Store) DeleteAPI(ctx context.Context, id string) error {
+	if err := s.unmapped(id, ""); err != nil {
+		return err
+	}
 	return s.apply(ctx, entryDeleteAPI, deleteAPI{ID: id})
 }
 
@@ -462,9 +468,49 @@ func (s *Store) PutStage(ctx context.Context, st *configs.Stage) error {
 	return s.apply(ctx, entryPutStage, putStage{Stage: st})
 }
 
-// DeleteStage removes a stage.
+// DeleteStage removes a stage. A stage that a custom domain maps is
+// refused before the log with ErrConflict naming the mappings.
 func (s *Store) DeleteStage(ctx context.Context, apiID, name string) error {
+	if err := s.unmapped(apiID, name); err != nil {
+		return err
+	}
 	return s.apply(ctx, entryDeleteStage, deleteStage{APIID: apiID, Name: name})
+}
+
+// PutDomain stores a validated custom domain with its mappings (create or
+// replace). Every mapping must point at an existing stage; one deleted
+// after the caller checked makes it fail with ErrConflict.
+func (s *Store) PutDomain(ctx context.Context, d *configs.Domain) error {
+	return s.apply(ctx, entryPutDomain, putDomain{Domain: d})
+}
+
+// DeleteDomain removes a custom domain with its mappings.
+func (s *Store) DeleteDomain(ctx context.Context, name string) error {
+	return s.apply(ctx, entryDeleteDomain, deleteDomain{Name: name})
+}
+
+// unmapped returns ErrConflict when a custom domain maps the API (or its
+// stage, when stage is not empty). The leader's state is caught up, and
+// callers serialize their read-check-write sequences; the log checks
+// again, so a race across a change of leader is refused as well.
+func (s *Store) unmapped(apiID, stage string) error {
+	if err := s.leaderOnly(); err != nil {
+		return err
+	}
+	used := s.State().MappingsTo(apiID, stage)
+	if len(used) == 0 {
+		return nil
+	}
+	what := "api " + apiID
+	if stage != "" {
+		what = "stage " + stage + " of api " + apiID
+	}
+	list := make([]string, len(used))
+	for i, m := range used {
+		list[i] = m.Domain + " (base path " + configs.DisplayBasePath(m.BasePath) + ")"
+	}
+	return fmt.Errorf("%w: %s is mapped by custom domain %s; remove the mapping first (portico domains unmap DOMAIN --base-path BASE)",
+		ErrConflict, what, strings.Join(list, ", "))
 }
 
 // DeleteDeployment removes a deployment no stage points at.

@@ -56,6 +56,11 @@ type Node struct {
 	// join is empty (a standalone node), else 0: join an existing cluster.
 	BootstrapExpect int `json:"bootstrap_expect,omitempty"`
 
+	// DNS is the authoritative DNS server (role dns).
+	DNS DNSConfig `json:"dns"`
+	// InternalNetworks are the networks treated as internal ("VPCs").
+	InternalNetworks []InternalNetwork `json:"internal_networks,omitempty"`
+
 	// AccessLog is "stdout", "stderr", a file path, or "off"; default stdout.
 	AccessLog string `json:"access_log,omitempty"`
 	// ShutdownGrace bounds how long in-flight requests may drain; default 10s.
@@ -158,6 +163,9 @@ func (n *Node) ApplyDefaults() {
 	if n.Edge.Listen == "" {
 		n.Edge.Listen = "127.0.0.1:8444"
 	}
+	if n.DNS.Listen == "" {
+		n.DNS.Listen = "127.0.0.1:8053"
+	}
 	if n.Raft.Listen == "" {
 		n.Raft.Listen = "127.0.0.1:9181"
 	}
@@ -225,6 +233,7 @@ func (n *Node) Validate() error {
 		checkAddr(&p, "internal.advertise", n.Internal.Advertise)
 	}
 	checkAddr(&p, "gossip.listen", n.Gossip.Listen)
+	n.validateDNS(&p)
 	if n.Gossip.Advertise != "" {
 		checkAddr(&p, "gossip.advertise", n.Gossip.Advertise)
 	}

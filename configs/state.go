@@ -1,11 +1,12 @@
 package configs
 
 import (
+	"slices"
 	"sort"
 )
 
 // State is the committed configuration at one Raft index: every API, its
-// deployments and its stages. A State is immutable once published; writers
+// deployments and its stages, and the custom domains. A State is immutable once published; writers
 // build a new one (see With*) and swap it in, so readers on the request
 // path never lock.
 type State struct {
@@ -18,6 +19,10 @@ type State struct {
 	APIs        map[string]*API                   `json:"apis"`
 	Deployments map[string]map[string]*Deployment `json:"deployments"` // api id → deployment id →
 	Stages      map[string]map[string]*Stage      `json:"stages"`      // api id → stage name →
+	// Domains are the custom domain names by name. Every mapping points at
+	// an API and a stage of this state: the log refuses to delete what a
+	// domain maps, and WithoutAPI and WithoutStage drop such mappings.
+	Domains map[string]*Domain `json:"domains"`
 }
 
 // NewState returns an empty state.
@@ -26,6 +31,7 @@ func NewState() *State {
 		APIs:        map[string]*API{},
 		Deployments: map[string]map[string]*Deployment{},
 		Stages:      map[string]map[string]*Stage{},
+		Domains:     map[string]*Domain{},
 	}
 }
 
@@ -40,6 +46,9 @@ func (s *State) Normalize() *State {
 	if s.Stages == nil {
 		s.Stages = map[string]map[string]*Stage{}
 	}
+	if s.Domains == nil {
+		s.Domains = map[string]*Domain{} // snapshots from before custom domains
+	}
 	return s
 }
 
@@ -51,6 +60,7 @@ func (s *State) shallow(index uint64) *State {
 		APIs:        make(map[string]*API, len(s.APIs)),
 		Deployments: make(map[string]map[string]*Deployment, len(s.Deployments)),
 		Stages:      make(map[string]map[string]*Stage, len(s.Stages)),
+		Domains:     make(map[string]*Domain, len(s.Domains)),
 	}
 	for k, v := range s.APIs {
 		n.APIs[k] = v
@@ -60,6 +70,9 @@ func (s *State) shallow(index uint64) *State {
 	}
 	for k, v := range s.Stages {
 		n.Stages[k] = v
+	}
+	for k, v := range s.Domains {
+		n.Domains[k] = v
 	}
 	return n
 }
@@ -99,13 +112,14 @@ func (s *State) WithAPI(index uint64, a *API) *State {
 	return n
 }
 
-// WithoutAPI returns a new state without the API, its deployments and its
-// stages.
+// WithoutAPI returns a new state without the API, its deployments, its
+// stages and the domain mappings that point at it.
 func (s *State) WithoutAPI(index uint64, id string) *State {
 	n := s.shallow(index)
 	delete(n.APIs, id)
 	delete(n.Deployments, id)
 	delete(n.Stages, id)
+	n.dropMappings(func(m BasePathMapping) bool { return m.APIID == id })
 	return n
 }
 
@@ -142,13 +156,41 @@ func (s *State) WithStage(index uint64, stage *Stage) *State {
 	return n
 }
 
-// WithoutStage returns a new state without the stage.
+// WithoutStage returns a new state without the stage and the domain
+// mappings that point at it.
 func (s *State) WithoutStage(index uint64, apiID, name string) *State {
 	n := s.shallow(index)
 	st := copyMap(n.Stages[apiID])
 	delete(st, name)
 	n.Stages[apiID] = st
+	n.dropMappings(func(m BasePathMapping) bool { return m.APIID == apiID && m.Stage == name })
 	return n
+}
+
+// WithDomain returns a new state with the domain stored (created or
+// replaced, mappings included).
+func (s *State) WithDomain(index uint64, d *Domain) *State {
+	n := s.shallow(index)
+	n.Domains[d.Name] = d
+	return n
+}
+
+// WithoutDomain returns a new state without the domain and its mappings.
+func (s *State) WithoutDomain(index uint64, name string) *State {
+	n := s.shallow(index)
+	delete(n.Domains, name)
+	return n
+}
+
+// dropMappings removes matching mappings from every domain of s, which
+// must be a fresh shallow copy; domains that change are replaced, never
+// modified.
+func (s *State) dropMappings(drop func(BasePathMapping) bool) {
+	for name, d := range s.Domains {
+		if nd, changed := d.WithoutMappings(drop); changed {
+			s.Domains[name] = nd
+		}
+	}
 }
 
 // API returns the API with the id, or nil.
@@ -159,6 +201,63 @@ func (s *State) Deployment(apiID, id string) *Deployment { return s.Deployments[
 
 // Stage returns one stage, or nil.
 func (s *State) Stage(apiID, name string) *Stage { return s.Stages[apiID][name] }
+
+// Domain returns the custom domain with the name, or nil. The name must
+// be canonical (see CanonicalDomainName): lowercase, without the final
+// dot or a port.
+func (s *State) Domain(name string) *Domain { return s.Domains[name] }
+
+// DomainList returns every custom domain sorted by name.
+func (s *State) DomainList() []*Domain {
+	out := make([]*Domain, 0, len(s.Domains))
+	for _, d := range s.Domains {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// DomainMapping is one base path mapping with the domain that holds it.
+type DomainMapping struct {
+	Domain string `json:"domain"`
+	BasePathMapping
+}
+
+// MappingsTo lists the mappings, over every domain, that point at the
+// API, or at one of its stages when stage is not empty; sorted by domain,
+// then base path.
+func (s *State) MappingsTo(apiID, stage string) []DomainMapping {
+	var out []DomainMapping
+	for _, d := range s.DomainList() {
+		for _, m := range d.Mappings {
+			if m.APIID == apiID && (stage == "" || m.Stage == stage) {
+				out = append(out, DomainMapping{Domain: d.Name, BasePathMapping: m})
+			}
+		}
+	}
+	return out
+}
+
+// DomainRegions returns the regions that serve a REGIONAL domain: its
+// own list, else the sorted home regions of the APIs it maps. It is nil
+// for an EDGE domain (every edge node serves it) and for a domain that
+// names no region and maps nothing. The result must not be modified.
+func (s *State) DomainRegions(d *Domain) []string {
+	if d.EndpointType == EndpointEdge {
+		return nil
+	}
+	if len(d.Regions) > 0 {
+		return d.Regions
+	}
+	var out []string
+	for _, m := range d.Mappings {
+		if a := s.API(m.APIID); a != nil && a.HomeRegion != "" && !slices.Contains(out, a.HomeRegion) {
+			out = append(out, a.HomeRegion)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // APIList returns every API sorted by name, then id.
 func (s *State) APIList() []*API {

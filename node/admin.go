@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ type Store interface {
 	DeleteStage(ctx context.Context, apiID, name string) error
 	DeleteDeployment(ctx context.Context, apiID, id string) error
 	FlushCache(ctx context.Context, apiID, stage, prefix string, at time.Time) (uint64, error)
+	PutDomain(ctx context.Context, d *configs.Domain) error
+	DeleteDomain(ctx context.Context, name string) error
 }
 
 // Admin serves the JSON admin API.
@@ -49,6 +52,8 @@ type Admin struct {
 	// flushed, when set, is told about each committed cache flush (the
 	// node gossips it). It must not block.
 	flushed func(api, stage, prefix string, seq uint64)
+	// explain, on a dns node, tells how a DNS query would be answered.
+	explain func(name string, client netip.Addr, subnet netip.Prefix) any
 
 	// writeMu serializes read-modify-write sequences (apply by name,
 	// deploy onto a stage) so two admins cannot lose each other's update.
@@ -94,6 +99,7 @@ func (ad *Admin) Handler() http.Handler {
 		})
 	}
 	route("/v1/status", map[string]func(*http.Request) (int, any, error){"GET": ad.status})
+	route("/v1/dns/explain", map[string]func(*http.Request) (int, any, error){"GET": ad.explainDNS})
 	route("/v1/apis", map[string]func(*http.Request) (int, any, error){"GET": ad.listAPIs, "POST": ad.createAPI})
 	route("/v1/apply", map[string]func(*http.Request) (int, any, error){"POST": ad.apply})
 	route("/v1/import", map[string]func(*http.Request) (int, any, error){"POST": ad.importAPI})
@@ -107,6 +113,9 @@ func (ad *Admin) Handler() http.Handler {
 	route("/v1/apis/{api}/stages/{stage}/cache", map[string]func(*http.Request) (int, any, error){"PATCH": ad.patchStageCache})
 	route("/v1/apis/{api}/stages/{stage}/cache/flush", map[string]func(*http.Request) (int, any, error){"POST": ad.flushCache})
 	route("/v1/apis/{api}/stages/{stage}/export", map[string]func(*http.Request) (int, any, error){"GET": ad.export})
+	route("/v1/domains", map[string]func(*http.Request) (int, any, error){"GET": ad.listDomains, "POST": ad.createDomain})
+	route("/v1/domains/{name}", map[string]func(*http.Request) (int, any, error){"GET": ad.getDomain, "DELETE": ad.deleteDomain})
+	route("/v1/domains/{name}/mappings/{base}", map[string]func(*http.Request) (int, any, error){"GET": ad.getMapping, "PUT": ad.putMapping, "DELETE": ad.deleteMapping})
 	if ad.cluster != nil {
 		ad.cluster.routes(route)
 	}

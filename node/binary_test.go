@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -241,6 +242,41 @@ func TestMakeRunServesTheDemo(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "hello from the demo backend") {
 		t.Fatalf("demo call returned %q", out)
+	}
+
+	// The printed edge call is served by an edge.
+	if state.Demo.EdgeCurl == "" || !strings.Contains(p.output(), state.Demo.EdgeCurl) {
+		t.Fatalf("no edge curl command in the state file and banner: %+v", state.Demo)
+	}
+	out, err = exec.Command("sh", "-c", state.Demo.EdgeCurl+" -i --silent --show-error --max-time 10").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"id":"42"`) || !strings.Contains(strings.ToLower(string(out)), "x-cache: miss from edge") {
+		t.Fatalf("%s: %v\n%s", state.Demo.EdgeCurl, err, out)
+	}
+
+	// The real dig asks the cluster's DNS for the demo's edge name and
+	// gets the edge nodes' addresses (dev puts edges after the control
+	// nodes: prefix.4 to prefix.6).
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Fatal("dig is not installed (make deps installs dnsutils)")
+	}
+	dnsHost, dnsPort, _ := net.SplitHostPort(state.DNS)
+	edgeName := state.Demo.APIID + ".edge." + state.Zone
+	out, err = exec.Command("dig", "@"+dnsHost, "-p", dnsPort, "+short", "+time=5", "+tries=2", edgeName, "A").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig %s: %v\n%s", edgeName, err, out)
+	}
+	answers := strings.Fields(string(out))
+	if len(answers) == 0 {
+		t.Fatalf("dig %s answered nothing", edgeName)
+	}
+	for _, a := range answers {
+		if !slices.Contains([]string{prefix + ".4", prefix + ".5", prefix + ".6"}, a) {
+			t.Fatalf("dig %s answered %v; want edge addresses of %s.4-6", edgeName, answers, prefix)
+		}
+	}
+	out, _ = exec.Command("dig", "@"+dnsHost, "-p", dnsPort, "nope.edge."+state.Zone, "A").CombinedOutput()
+	if !strings.Contains(string(out), "status: NXDOMAIN") || !strings.Contains(string(out), "flags: qr aa") {
+		t.Fatalf("dig of a missing name: want an authoritative NXDOMAIN\n%s", out)
 	}
 
 	// The CLI finds the node through the state file.

@@ -67,8 +67,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&c.admin, "admin", "", "admin API address (default: $PORTICO_ADMIN, else the state file's)")
 	pf.StringVar(&c.stateFile, "state-file", "", "state file written by `portico dev` (default: $PORTICO_STATE, else "+DefaultStatePath()+")")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url and edge-url)")
-	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(), c.cacheCmd(),
-		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.statusCmd(), c.caCmd(), c.clusterCmd())
+	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(), c.cacheCmd(), c.dnsCmd(),
+		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.domainsCmd(), c.statusCmd(), c.caCmd(), c.clusterCmd())
 	return root
 }
 

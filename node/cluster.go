@@ -85,6 +85,9 @@ func (n *Node) meta(health string, configIndex uint64, raftState bool) cluster.N
 	if a.Edge != "" {
 		addrs["edge"] = a.Edge
 	}
+	if a.DNS != "" {
+		addrs["dns"] = a.DNS
+	}
 	if a.Raft != "" {
 		addrs["raft"] = a.Raft
 	}

@@ -54,6 +54,7 @@ const (
 	devInternalPort = 9183
 	devRegionalPort = 8443
 	devEdgePort     = 8444
+	devDNSPort      = 8053
 )
 
 // devNodes lays out the cluster: control+regional nodes first (one per
@@ -65,7 +66,7 @@ func devNodes(o DevOptions, ca *pki.CA, gossipKeyFile string) ([]configs.Node, e
 	expect := o.Regions
 	for r := 0; r < o.Regions; r++ {
 		nodes = append(nodes, configs.Node{Name: devRegions[r] + "-a", Region: devRegions[r],
-			Roles: []string{configs.RoleControl, configs.RoleRegional}, BootstrapExpect: expect})
+			Roles: []string{configs.RoleControl, configs.RoleRegional, configs.RoleDNS}, BootstrapExpect: expect})
 	}
 	for r := 0; r < o.Regions; r++ {
 		for e := 0; e < o.Edges; e++ {
@@ -84,6 +85,7 @@ func devNodes(o DevOptions, ca *pki.CA, gossipKeyFile string) ([]configs.Node, e
 		nd.Internal.Listen = addr(i, devInternalPort)
 		nd.Regional.Listen = addr(i, devRegionalPort)
 		nd.Edge.Listen = addr(i, devEdgePort)
+		nd.DNS.Listen = addr(i, devDNSPort)
 		nd.AccessLog = o.AccessLog
 		nd.ShutdownGrace = configs.Duration(5 * time.Second)
 		if i > 0 {
@@ -223,7 +225,10 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	for i, n := range nodes {
 		a := n.Addrs()
 		state.Nodes = append(state.Nodes, NodeState{Name: n.Name(), Region: cfgs[i].Region, Roles: cfgs[i].Roles,
-			Admin: a.Admin, Regional: a.Regional, Edge: a.Edge, Raft: a.Raft, Internal: a.Internal, Gossip: a.Gossip})
+			Admin: a.Admin, Regional: a.Regional, Edge: a.Edge, DNS: a.DNS, Raft: a.Raft, Internal: a.Internal, Gossip: a.Gossip})
+		if state.DNS == "" {
+			state.DNS = a.DNS
+		}
 	}
 	demo.Regional = first.Regional
 	for i, n := range nodes {
@@ -403,7 +408,7 @@ Press Ctrl-C to stop.
 		s.Demo.Curl,
 		curlCommand(s.CAFile, s.Demo.Regional, s.Demo.InvokeURL+"items/42"),
 		curlCommand(s.CAFile, s.Demo.Regional, s.Demo.InvokeURL+"mock"),
-		edgeLines(s.Demo),
+		edgeLines(s.Demo)+digLine(s),
 		bin, bin, bin, DemoAPIName, bin, DemoAPIName)
 }
 
@@ -419,4 +424,17 @@ func edgeLines(d *DemoState) string {
 		return ""
 	}
 	return "\nThrough an edge (cached there and in the region; repeat it and look at X-Cache):\n\n  " + d.EdgeCurl + " -i\n"
+}
+
+// digLine shows how to ask the cluster's DNS for the demo's edge name.
+func digLine(s *StateFile) string {
+	host, port, err := net.SplitHostPort(s.DNS)
+	if err != nil || s.Demo == nil || s.Demo.EdgeURL == "" {
+		return ""
+	}
+	u, err := url.Parse(s.Demo.EdgeURL)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("\nAsk the built-in DNS which edges serve it (nearest healthy first):\n\n  dig @%s -p %s %s\n", host, port, u.Hostname())
 }

@@ -164,3 +164,5 @@ func (followerStore) DeleteDeployment(context.Context, string, string) error { r
 func (followerStore) FlushCache(context.Context, string, string, string, time.Time) (uint64, error) {
 	return 0, errNoWrite
 }
+func (followerStore) PutDomain(context.Context, *configs.Domain) error { return errNoWrite }
+func (followerStore) DeleteDomain(context.Context, string) error       { return errNoWrite }

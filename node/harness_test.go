@@ -54,7 +54,7 @@ func startNode(t testing.TB, dataDir string) *testNode {
 // kernel-chosen loopback ports.
 func startNodeCfg(t testing.TB, cfg configs.Node) *testNode {
 	t.Helper()
-	for _, l := range []*string{&cfg.Admin.Listen, &cfg.Regional.Listen, &cfg.Edge.Listen, &cfg.Raft.Listen, &cfg.Internal.Listen, &cfg.Gossip.Listen} {
+	for _, l := range []*string{&cfg.Admin.Listen, &cfg.Regional.Listen, &cfg.Edge.Listen, &cfg.DNS.Listen, &cfg.Raft.Listen, &cfg.Internal.Listen, &cfg.Gossip.Listen} {
 		if *l == "" {
 			*l = "127.0.0.1:0"
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/portico-gw/portico/cluster"
 	"github.com/portico-gw/portico/cluster/pki"
 	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/dns"
 	"github.com/portico-gw/portico/endpoints"
 )
 
@@ -48,6 +50,7 @@ type Addrs struct {
 	Admin    string `json:"admin"`
 	Regional string `json:"regional,omitempty"`
 	Edge     string `json:"edge,omitempty"`
+	DNS      string `json:"dns,omitempty"`
 	Raft     string `json:"raft,omitempty"`
 	Internal string `json:"internal"`
 	Gossip   string `json:"gossip"`
@@ -297,6 +300,39 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	n.store, n.gossip, n.served = store, g, served
 	n.mu.Unlock()
 
+	// DNS on dns nodes: answers from gossip and the served state.
+	var dnsServer *dns.Server
+	if cfg.HasRole(configs.RoleDNS) {
+		view := &dnsView{}
+		view.snap.Store(buildSnapshot(cfg, g.Members(), served.State()))
+		goRun(func() { view.follow(runCtx, cfg, g, served) })
+		dnsServer, err = dns.New(dns.Config{
+			Listen: cfg.DNS.Listen, NodeName: cfg.Name, View: view, Latency: gossipLatency{g},
+			Logger: n.log.With("component", "dns"), Registerer: reg, Explore: cfg.DNS.Explore,
+		})
+		if err != nil {
+			return fmt.Errorf("dns: %w", err)
+		}
+		dnsDone := make(chan error, 1)
+		goRun(func() { dnsDone <- dnsServer.Run(runCtx) })
+		select {
+		case <-dnsServer.Ready():
+		case err := <-dnsDone:
+			return fmt.Errorf("dns: %w", err)
+		}
+		goRun(func() {
+			if err := <-dnsDone; err != nil {
+				select {
+				case errc <- fmt.Errorf("dns: %w", err):
+				default:
+				}
+			}
+		})
+		n.mu.Lock()
+		n.addrs.DNS = dnsServer.Addr().String()
+		n.mu.Unlock()
+	}
+
 	health := newHealth()
 	goRun(func() { n.announce(runCtx, g, served, store, health.get) })
 	if len(cfg.Join) > 0 {
@@ -339,6 +375,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		invokeURLs: invokeURLs(cfg.Zone, regionalPort, edgePort),
 		cluster:    &clusterAdmin{node: n, gossip: g, store: store, client: client},
 		flushed:    n.broadcastFlush,
+	}
+	if dnsServer != nil {
+		admin.explain = func(name string, client netip.Addr, subnet netip.Prefix) any {
+			return dnsServer.Explain(name, client, subnet)
+		}
 	}
 	adminHandler := admin.Handler()
 	fwd := newForwarder(n, false, adminHandler, g, store, served, client)

@@ -11,15 +11,17 @@ import (
 // StateFile is what `portico dev` writes so scripts, tests and the other
 // commands can find everything it started.
 type StateFile struct {
-	PID       int         `json:"pid"`
-	StartedAt time.Time   `json:"started_at"`
-	Admin     string      `json:"admin"`
-	DataDir   string      `json:"data_dir"`
-	CAFile    string      `json:"ca_file"`
-	Zone      string      `json:"zone"`
-	Backend   string      `json:"backend"`
-	Nodes     []NodeState `json:"nodes"`
-	Demo      *DemoState  `json:"demo,omitempty"`
+	PID       int       `json:"pid"`
+	StartedAt time.Time `json:"started_at"`
+	Admin     string    `json:"admin"`
+	DataDir   string    `json:"data_dir"`
+	CAFile    string    `json:"ca_file"`
+	Zone      string    `json:"zone"`
+	Backend   string    `json:"backend"`
+	// DNS is the address of a dns node of the cluster (UDP and TCP).
+	DNS   string      `json:"dns,omitempty"`
+	Nodes []NodeState `json:"nodes"`
+	Demo  *DemoState  `json:"demo,omitempty"`
 }
 
 // NodeState is one node in the state file.
@@ -30,6 +32,7 @@ type NodeState struct {
 	Admin    string   `json:"admin"`
 	Regional string   `json:"regional,omitempty"`
 	Edge     string   `json:"edge,omitempty"`
+	DNS      string   `json:"dns,omitempty"`
 	Raft     string   `json:"raft,omitempty"`
 	Internal string   `json:"internal"`
 	Gossip   string   `json:"gossip"`
