@@ -15,7 +15,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## install the tools tests, lint and bench need (curl, wrk, staticcheck)
+deps: ## install the tools tests, lint and bench need (curl, wrk, nginx, staticcheck)
 	./scripts/install-deps.sh
 
 .PHONY: build
@@ -37,7 +37,8 @@ lint: deps ## gofmt check, go vet, staticcheck
 	./bin/staticcheck ./...
 
 .PHONY: bench
-bench: deps build ## Go benchmarks (incl. gossip failure detection), the regional-proxy benchmark (wrk), cluster propagation and failover
+bench: deps build ## Go benchmarks (incl. gossip failure detection), the regional-proxy and edge-cache benchmarks (wrk, nginx), cluster propagation and failover
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./simulations/cmd/proxybench -portico $(BIN)
+	$(GO) run ./simulations/cmd/edgebench -portico $(BIN)
 	$(GO) run ./simulations/cmd/clusterbench -portico $(BIN) -deploys 20 -kills 5

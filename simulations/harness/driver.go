@@ -5,11 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // NotifyContext is cancelled by the first SIGINT or SIGTERM; stop
@@ -104,4 +108,111 @@ func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return 2, false
 	}
 	return 0, true
+}
+
+// Driver is a bench driver's command line: the flag set its options are
+// registered on, the text printed before them, and, for a driver that
+// re-executes itself as its own backend (StartBackend), the backend.
+type Driver struct {
+	Flags   *flag.FlagSet // named after the driver; Main parses it
+	Usage   string        // the usage line and a description, printed before the flags
+	Backend http.Handler  // nil: the driver has no -serve-backend mode
+}
+
+// Main parses args and runs the driver; it returns the exit code. In the
+// hidden -serve-backend mode (BackendFlag, with Backend) it serves the
+// backend until SIGINT or SIGTERM. Otherwise it checks the options with
+// validate (exit 2 on a problem) and calls bench with a context that the
+// first SIGINT or SIGTERM cancels (a second one kills the driver) and a
+// logger whose component is the driver's name (exit 1 on an error).
+// validate and bench run after the flags are parsed: pass closures over
+// the options, not method values (which copy them before).
+func (d Driver) Main(args []string, stdout, stderr io.Writer, validate func() error, bench func(context.Context, *slog.Logger) error) int {
+	fs, name := d.Flags, d.Flags.Name()
+	fs.SetOutput(stderr)
+	var serve *string
+	if d.Backend != nil {
+		serve = fs.String(BackendFlag, "", "hidden: run as the backend on PLAIN_ADDR,TLS_ADDR")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", strings.TrimRight(d.Usage, "\n"))
+		visible := flag.NewFlagSet("", flag.ContinueOnError)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != BackendFlag {
+				visible.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		visible.SetOutput(fs.Output())
+		visible.PrintDefaults()
+	}
+	if code, ok := ParseFlags(fs, args); !ok {
+		return code
+	}
+
+	ctx, stop := NotifyContext()
+	defer stop()
+	if serve != nil && *serve != "" {
+		if err := ServeBackend(ctx, *serve, d.Backend, stdout); err != nil {
+			fmt.Fprintf(stderr, "%s backend: %v\n", name, err)
+			return 1
+		}
+		return 0
+	}
+	SecondSignalKills(ctx, stop)
+	if err := validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", name)
+	if err := bench(ctx, log); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// Session is what a driver holds while one benchmark runs: a temporary
+// directory and the group of every process it starts.
+type Session struct {
+	Dir     string
+	Procs   *Group
+	cancel  context.CancelFunc
+	cleanup func(failed bool)
+}
+
+// stopGrace is how long End lets the processes exit after SIGTERM; a
+// node's own shutdown grace in Layout is 2 s.
+const stopGrace = 5 * time.Second
+
+// Begin bounds ctx by budget (its cause says so) and creates the
+// temporary directory name-* (see TempDir for keep and hint). Call End
+// when the benchmark returns.
+func Begin(ctx context.Context, name string, budget time.Duration, keep bool, log *slog.Logger, hint string) (context.Context, *Session, error) {
+	dir, cleanup, err := TempDir(name+"-", keep, log, hint)
+	if err != nil {
+		return ctx, nil, err
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, budget, fmt.Errorf("benchmark took longer than its %v budget", budget))
+	return ctx, &Session{Dir: dir, Procs: &Group{}, cancel: cancel, cleanup: cleanup}, nil
+}
+
+// End stops every process of the session, then removes (or keeps) the
+// temporary directory; failed says whether the benchmark failed.
+func (s *Session) End(failed bool) {
+	s.Procs.Stop(stopGrace)
+	s.cancel()
+	s.cleanup(failed)
+}
+
+// ChoosePrefix is the loopback /24 of a cluster of n nodes: flag (the
+// -ip-prefix option) when it is set and every address is free there, else
+// a free one drawn by PickPrefix(first, n).
+func ChoosePrefix(flag string, first, n int) (string, error) {
+	if flag == "" {
+		return PickPrefix(first, n)
+	}
+	if err := CanBind(flag, n); err != nil {
+		return "", fmt.Errorf("-ip-prefix %s: %w", flag, err)
+	}
+	return flag, nil
 }

@@ -51,7 +51,7 @@ func (l Layout) Nodes() int {
 // the gossip addresses of the control nodes other than itself, so a
 // restarted node finds the cluster whichever one it is.
 func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
-	ca, err := pki.CreateCA(filepath.Join(dir, "ca"))
+	ca, err := pki.CreateCA(caDir(dir))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,6 +120,12 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 	return nodes, files, nil
 }
 
+// CA loads the certificate authority Write created under dir, to issue
+// more certificates from it (for a server the drivers compare with).
+func (l Layout) CA(dir string) (*pki.CA, error) { return pki.LoadCA(caDir(dir)) }
+
+func caDir(dir string) string { return filepath.Join(dir, "ca") }
+
 // PickPrefix returns a random 127.x.y loopback /24, x in [first,
 // first+50), on which every listener of n nodes can bind. Callers draw x
 // from disjoint ranges so that concurrent runs cannot collide.
@@ -144,18 +150,21 @@ func CanBind(prefix string, n int) error {
 	}()
 	for i := range n {
 		ip := fmt.Sprintf("%s.%d", prefix, i+1)
-		for _, port := range []int{AdminPort, RaftPort, GossipPort, InternalPort, RegionalPort} {
+		for _, port := range []int{AdminPort, RaftPort, GossipPort, InternalPort, RegionalPort, EdgePort} {
 			ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 			if err != nil {
 				return err
 			}
 			closers = append(closers, ln)
 		}
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(GossipPort)))
-		if err != nil {
-			return err
+		// Gossip, and HTTP/3 on the internal and edge listeners.
+		for _, port := range []int{GossipPort, InternalPort, EdgePort} {
+			pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				return err
+			}
+			closers = append(closers, pc)
 		}
-		closers = append(closers, pc)
 	}
 	return nil
 }

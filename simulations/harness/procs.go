@@ -43,7 +43,11 @@ func (p *Proc) Exited() bool {
 // goroutine that waits for it ends when the process does; Stop and Kill
 // wait for it.
 func (g *Group) Start(name string, cmd *exec.Cmd) (*Proc, error) {
-	cmd.SysProcAttr = SysProcAttr()
+	return g.start(name, cmd, SysProcAttr())
+}
+
+func (g *Group) start(name string, cmd *exec.Cmd, attr *syscall.SysProcAttr) (*Proc, error) {
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

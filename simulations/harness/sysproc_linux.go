@@ -11,3 +11,10 @@ import "syscall"
 func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// TreeProcAttr puts a child in a process group of its own and sends it
+// SIGTERM when the driver dies, so that it can take the group down with
+// it (Group.StartTree).
+func TreeProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}

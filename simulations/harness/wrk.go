@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +38,7 @@ type SocketErrors struct {
 
 func (s SocketErrors) Total() int64 { return s.Connect + s.Read + s.Write + s.Timeout }
 
-// parseWrk reads the summary wrk 4.x prints for one run started with
+// ParseWrk reads the summary wrk 4.x prints for one run started with
 // --latency. It needs the Requests/sec line and the 50% and 99% lines of
 // the latency distribution; everything else is optional. It does not judge
 // the run (zero requests, errors): the caller does.
@@ -97,7 +99,7 @@ func ParseWrk(out string) (WrkResult, error) {
 // parseWrkTime reads a time as wrk prints it: two decimals and one of the
 // units us, ms, s, m, h (wrk's src/units.c). Those happen to be units
 // time.ParseDuration accepts, so only the sign and NaN need care.
-func ParseWrkTime(s string) (time.Duration, error) {
+func parseWrkTime(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("bad wrk time %q", s)
@@ -108,39 +110,81 @@ func ParseWrkTime(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// wrkRun is one invocation of wrk against one target.
-type wrkRun struct {
-	path        string
-	threads     int
-	connections int
-	duration    time.Duration // whole seconds, at least 1s
-	url         string
-	host        string // Host header; empty: the URL's
+// WrkTarget is one URL under load.
+type WrkTarget struct {
+	Name string // names the raw output file and the log lines
+	URL  string
+	Host string // Host header; empty: the URL's
 }
 
-// args are the wrk arguments, as the research note's appendix runs it:
-// wrk -t2 -c64 -d10s --latency URL.
-func (w wrkRun) args() []string {
+// Wrk runs wrk with one benchmark's settings, the same for every target,
+// and rejects runs that did not measure successful answers. It is not
+// safe for concurrent use: runs are meant to follow one another.
+type Wrk struct {
+	Path        string
+	Threads     int
+	Connections int
+	Dir         string        // each run's raw output goes to Dir/wrk-<target>-<label>.txt
+	Pause       time.Duration // before every run but the first
+	Log         *slog.Logger
+	runs        int
+}
+
+// Args are the wrk arguments for a run of d against t, as the research
+// note's appendix runs it: wrk -t2 -c64 -d10s --latency URL.
+func (w *Wrk) Args(t WrkTarget, d time.Duration) []string {
 	a := []string{
-		fmt.Sprintf("-t%d", w.threads),
-		fmt.Sprintf("-c%d", w.connections),
-		fmt.Sprintf("-d%ds", int(w.duration/time.Second)),
+		fmt.Sprintf("-t%d", w.Threads),
+		fmt.Sprintf("-c%d", w.Connections),
+		fmt.Sprintf("-d%ds", int(d/time.Second)),
 		"--latency",
 	}
-	if w.host != "" {
-		a = append(a, "-H", "Host: "+w.host)
+	if t.Host != "" {
+		a = append(a, "-H", "Host: "+t.Host)
 	}
-	return append(a, w.url)
+	return append(a, t.URL)
 }
 
-// run blocks for the run's duration (plus wrk's own drain) and returns
-// the parsed summary. The raw output is written to rawFile. A run is killed
-// 30 s after its duration is up, or when ctx ends.
-func (w wrkRun) run(ctx context.Context, rawFile string) (WrkResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.duration+30*time.Second)
+// Measure waits Pause (unless it is the first run), then loads t for d
+// (whole seconds, at least 1s) and returns wrk's summary. A run that
+// completed no request or got any status of 400 or more is an error;
+// socket errors are logged. It blocks for the run (plus wrk's own drain);
+// wrk is killed 30 s after d is up, or when ctx ends.
+func (w *Wrk) Measure(ctx context.Context, t WrkTarget, label string, d time.Duration) (WrkResult, error) {
+	if w.runs > 0 {
+		select {
+		case <-ctx.Done():
+			return WrkResult{}, context.Cause(ctx)
+		case <-time.After(w.Pause):
+		}
+	}
+	w.runs++
+	raw := filepath.Join(w.Dir, fmt.Sprintf("wrk-%s-%s.txt", t.Name, label))
+	r, err := w.run(ctx, w.Args(t, d), d, raw)
+	if err != nil {
+		return r, fmt.Errorf("%s %s: %w", t.Name, label, err)
+	}
+	switch {
+	case r.Requests == 0:
+		return r, fmt.Errorf("%s %s: wrk completed no requests", t.Name, label)
+	case r.Non2xx > 0:
+		return r, fmt.Errorf("%s %s: %d of %d responses had status ≥ 400, so the numbers would not measure successful answers", t.Name, label, r.Non2xx, r.Requests)
+	}
+	if n := r.Socket.Total(); n > 0 {
+		w.Log.Warn("socket errors", "target", t.Name, "run", label, "connect", r.Socket.Connect,
+			"read", r.Socket.Read, "write", r.Socket.Write, "timeout", r.Socket.Timeout)
+	}
+	w.Log.Info("wrk", "target", t.Name, "run", label, "rps", int64(r.RPS+0.5), "p50", FmtLatency(r.P50), "p99", FmtLatency(r.P99))
+	return r, nil
+}
+
+// run runs wrk with args for a run of d, writes its output to rawFile and
+// parses the summary.
+func (w *Wrk) run(ctx context.Context, args []string, d time.Duration, rawFile string) (WrkResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, w.path, w.args()...)
+	cmd := exec.CommandContext(ctx, w.Path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = SysProcAttr()
 	err := cmd.Run()
@@ -148,16 +192,25 @@ func (w wrkRun) run(ctx context.Context, rawFile string) (WrkResult, error) {
 		err = werr
 	}
 	if ctx.Err() != nil {
-		return WrkResult{}, fmt.Errorf("wrk %s: %w", strings.Join(w.args(), " "), context.Cause(ctx))
+		return WrkResult{}, fmt.Errorf("wrk %s: %w", strings.Join(args, " "), context.Cause(ctx))
 	}
 	if err != nil {
-		return WrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(w.args(), " "), err, Tail(out.String(), 10))
+		return WrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, Tail(out.String(), 10))
 	}
 	r, err := ParseWrk(out.String())
 	if err != nil {
 		return r, fmt.Errorf("%w\n%s", err, Tail(out.String(), 10))
 	}
 	return r, nil
+}
+
+// LookWrk finds the wrk binary (the -wrk option).
+func LookWrk(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("wrk not found (-wrk %q): run make deps (or apt-get install wrk)", name)
+	}
+	return path, nil
 }
 
 // WrkVersion returns wrk's banner ("wrk 4.1.0 [epoll]"), or "" if it

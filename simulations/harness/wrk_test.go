@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"strings"
@@ -80,13 +80,13 @@ func TestParseWrk(t *testing.T) {
 	tests := []struct {
 		name    string
 		out     string
-		want    wrkResult
+		want    WrkResult
 		wantErr string
 	}{
 		{
 			name: "direct, ms",
 			out:  wrkDirect,
-			want: wrkResult{
+			want: WrkResult{
 				Requests: 425873, Elapsed: 10010 * time.Millisecond, RPS: 42545.76,
 				P50: 1120 * time.Microsecond, P75: 2010 * time.Microsecond,
 				P90: 4370 * time.Microsecond, P99: 18660 * time.Microsecond,
@@ -95,24 +95,24 @@ func TestParseWrk(t *testing.T) {
 		{
 			name: "gateway, us, errors",
 			out:  wrkGatewayErrors,
-			want: wrkResult{
+			want: WrkResult{
 				Requests: 80000, Elapsed: 5 * time.Second, RPS: 16000,
 				P50: 498 * time.Microsecond, P75: 701 * time.Microsecond,
 				P90: 1010 * time.Microsecond, P99: 2500 * time.Microsecond,
-				Socket: socketErrors{Read: 3, Timeout: 7}, Non2xx: 12,
+				Socket: SocketErrors{Read: 3, Timeout: 7}, Non2xx: 12,
 			},
 		},
 		{
 			name: "saturated, s and m",
 			out:  wrkSlow,
-			want: wrkResult{
+			want: WrkResult{
 				Requests: 72000, Elapsed: time.Minute, RPS: 1199.87,
 				P50: 380500 * time.Microsecond, P75: 610 * time.Millisecond,
 				P90: 900250 * time.Microsecond, P99: 1200 * time.Millisecond,
-				Socket: socketErrors{Timeout: 120},
+				Socket: SocketErrors{Timeout: 120},
 			},
 		},
-		{name: "CRLF line ends", out: strings.ReplaceAll(wrkDirect, "\n", "\r\n"), want: wrkResult{
+		{name: "CRLF line ends", out: strings.ReplaceAll(wrkDirect, "\n", "\r\n"), want: WrkResult{
 			Requests: 425873, Elapsed: 10010 * time.Millisecond, RPS: 42545.76,
 			P50: 1120 * time.Microsecond, P75: 2010 * time.Microsecond,
 			P90: 4370 * time.Microsecond, P99: 18660 * time.Microsecond,
@@ -129,18 +129,18 @@ func TestParseWrk(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseWrk(tt.out)
+			got, err := ParseWrk(tt.out)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parseWrk() error = %v, want one containing %q", err, tt.wantErr)
+					t.Fatalf("ParseWrk() error = %v, want one containing %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("parseWrk() error = %v", err)
+				t.Fatalf("ParseWrk() error = %v", err)
 			}
 			if got != tt.want {
-				t.Errorf("parseWrk() =\n %+v\nwant\n %+v", got, tt.want)
+				t.Errorf("ParseWrk() =\n %+v\nwant\n %+v", got, tt.want)
 			}
 		})
 	}
@@ -174,29 +174,11 @@ func TestParseWrkTime(t *testing.T) {
 
 func TestWrkArgs(t *testing.T) {
 	t.Parallel()
-	w := wrkRun{threads: 2, connections: 64, duration: 10 * time.Second, url: "https://127.0.0.1:1/bench/hello", host: "abcdefghij.us-east-1.portico.localhost"}
-	got := strings.Join(w.args(), " ")
+	w := &Wrk{Threads: 2, Connections: 64}
+	got := strings.Join(w.Args(WrkTarget{URL: "https://127.0.0.1:1/bench/hello", Host: "abcdefghij.us-east-1.portico.localhost"}, 10*time.Second), " ")
 	want := "-t2 -c64 -d10s --latency -H Host: abcdefghij.us-east-1.portico.localhost https://127.0.0.1:1/bench/hello"
 	if got != want {
 		t.Errorf("args = %q, want %q", got, want)
-	}
-}
-
-func TestMedian(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   []float64
-		want float64
-	}{
-		{nil, 0},
-		{[]float64{5}, 5},
-		{[]float64{9, 1, 5}, 5},
-		{[]float64{4, 2}, 3},
-	}
-	for _, tt := range tests {
-		if got := median(tt.in); got != tt.want {
-			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
-		}
 	}
 }
 
@@ -209,7 +191,7 @@ func FuzzParseWrk(f *testing.F) {
 	f.Add(wrkNoLatency)                          // no distribution
 	f.Add("Requests/sec: 1\n50% 1ms\n99% 1ms\n") // the minimum it accepts
 	f.Fuzz(func(t *testing.T, out string) {
-		r, err := parseWrk(out)
+		r, err := ParseWrk(out)
 		if err != nil {
 			return
 		}

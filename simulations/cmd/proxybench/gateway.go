@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,7 +54,7 @@ type gateway struct {
 // for /healthz, applies benchDefinition and deploys it to benchStage with
 // backend as the upstream. The node's output goes to dir/portico.log.
 func startPortico(ctx context.Context, g *harness.Group, bin, dir, backend string) (*gateway, error) {
-	ports, err := freePorts(3)
+	ports, err := harness.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +99,7 @@ access_log: "off"
 		return gw.adminDo(ctx, admin, "GET", "/healthz", nil, nil)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wait for portico: %w; its log:%s", err, readTail(logPath))
+		return nil, fmt.Errorf("wait for portico: %w; its log:%s", err, harness.ReadTail(logPath))
 	}
 
 	var applied struct {
@@ -167,20 +166,4 @@ func (gw *gateway) client() (*http.Client, error) {
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, nil
-}
-
-// freePorts reserves n loopback addresses and releases them for a child
-// to bind. Another process could take one in between; on loopback in a
-// bench run that has not been seen to happen.
-func freePorts(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("reserve a port: %w", err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
 }

@@ -42,9 +42,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/simulations/harness"
@@ -60,47 +57,19 @@ const (
 
 // options are the command-line flags.
 type options struct {
-	portico     string
-	duration    time.Duration
-	connections int
-	threads     int
-	runs        int
-	wrk         string
-	keep        bool
-	results     string
+	harness.WrkOptions
 }
 
-func (o options) validate() error {
-	var problems []string
-	if o.portico == "" {
-		problems = append(problems, "-portico is required (the binary to benchmark, e.g. bin/portico from make build)")
-	}
-	if o.duration < time.Second || o.duration%time.Second != 0 {
-		problems = append(problems, "-duration must be a whole number of seconds, at least 1s (wrk's unit)")
-	}
-	if o.threads < 1 {
-		problems = append(problems, "-threads must be at least 1")
-	}
-	if o.connections < o.threads {
-		problems = append(problems, "-connections must be at least -threads (each wrk thread needs one)")
-	}
-	if o.runs < 1 {
-		problems = append(problems, "-runs must be at least 1")
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
-}
+func (o options) validate() error { return errors.Join(o.Problems()...) }
 
 // wrkRuns is how many wrk runs a benchmark makes: warm-ups, the measured
 // pairs and the plain-HTTP reference run.
-func (o options) wrkRuns() (warmups, measured int) { return 3, 2*o.runs + 1 }
+func (o options) wrkRuns() (warmups, measured int) { return 3, 2*o.Runs + 1 }
 
 // expected is roughly how long the load phase takes.
 func (o options) expected() time.Duration {
 	w, m := o.wrkRuns()
-	return time.Duration(w)*(warmup+pause) + time.Duration(m)*(o.duration+pause)
+	return time.Duration(w)*(warmup+pause) + time.Duration(m)*(o.Duration+pause)
 }
 
 // budget bounds the whole benchmark: start-up, the load phase, and every
@@ -111,54 +80,14 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("proxybench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
-	fs.StringVar(&o.portico, "portico", "", "`path` of the portico binary to benchmark (required), e.g. bin/portico")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured wrk run, whole seconds")
-	fs.IntVar(&o.connections, "connections", 64, "wrk connections (-c)")
-	fs.IntVar(&o.threads, "threads", 2, "wrk threads (-t)")
-	fs.IntVar(&o.runs, "runs", 3, "measured runs per target; direct-tls and portico alternate")
-	fs.StringVar(&o.wrk, "wrk", "wrk", "wrk `binary` (make deps installs it)")
-	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node config, logs, raw wrk output)")
-	fs.StringVar(&o.results, "results", "", "`dir`ectory for the JSON results (default: simulations/results in the module root)")
-	serve := fs.String("serve-backend", "", "hidden: run as the backend on PLAIN_ADDR,TLS_ADDR")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./simulations/cmd/proxybench -portico bin/portico [flags]\n\n")
-		fmt.Fprintf(fs.Output(), "Benchmarks Portico's regional proxy against a minimal Go backend hit directly (wrk).\n\nflags:\n")
-		visible := flag.NewFlagSet("", flag.ContinueOnError)
-		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != "serve-backend" {
-				visible.Var(f.Value, f.Name, f.Usage)
-			}
-		})
-		visible.SetOutput(fs.Output())
-		visible.PrintDefaults()
-	}
-	if code, ok := harness.ParseFlags(fs, args); !ok {
-		return code
-	}
-
-	ctx, stop := harness.NotifyContext()
-	defer stop()
-	if *serve != "" {
-		if err := serveBackend(ctx, *serve, stdout); err != nil {
-			fmt.Fprintf(stderr, "proxybench backend: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	harness.SecondSignalKills(ctx, stop)
-
-	if err := o.validate(); err != nil {
-		fmt.Fprintf(stderr, "proxybench: %v\n", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "proxybench")
-	if err := bench(ctx, o, log, stdout); err != nil {
-		fmt.Fprintf(stderr, "proxybench: %v\n", err)
-		return 1
-	}
-	return 0
+	o := options{harness.WrkOptions{Duration: 10 * time.Second, Runs: 3}}
+	o.Register(fs, "measured runs per target; direct-tls and portico alternate", "node config, logs, raw wrk output")
+	d := harness.Driver{Flags: fs, Backend: helloHandler(),
+		Usage: "usage: go run ./simulations/cmd/proxybench -portico bin/portico [flags]\n\n" +
+			"Benchmarks Portico's regional proxy against a minimal Go backend hit directly (wrk)."}
+	return d.Main(args, stdout, stderr, func() error { return o.validate() }, func(ctx context.Context, log *slog.Logger) error {
+		return bench(ctx, o, log, stdout)
+	})
 }
 
 // target is one URL under load.
@@ -167,7 +96,12 @@ type target struct {
 	url   string
 	host  string // Host header; empty: the URL's
 	probe *http.Client
-	runs  []wrkResult
+	runs  []harness.WrkResult
+}
+
+// wrk is the target as wrk loads it.
+func (t *target) wrk() harness.WrkTarget {
+	return harness.WrkTarget{Name: t.name, URL: t.url, Host: t.host}
 }
 
 // check makes one request the way wrk will and wants the backend's answer.
@@ -197,33 +131,25 @@ func (t *target) check(ctx context.Context) error {
 // bench runs the whole benchmark; every process it starts has stopped
 // when it returns.
 func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (err error) {
-	wrkPath, err := exec.LookPath(o.wrk)
-	if err != nil {
-		return fmt.Errorf("wrk not found (-wrk %q): run make deps (or apt-get install wrk)", o.wrk)
-	}
-	bin, err := harness.Executable(o.portico)
+	wrkPath, bin, err := o.Binaries()
 	if err != nil {
 		return err
 	}
-	resultsDir := harness.ResultsDir(o.results)
+	resultsDir := harness.ResultsDir(o.Results)
 
-	ctx, cancel := context.WithTimeoutCause(ctx, o.budget(), fmt.Errorf("benchmark took longer than its %v budget", o.budget()))
-	defer cancel()
-
-	dir, cleanup, err := harness.TempDir("proxybench-", o.keep, log, "rerun with -keep to keep the node config, logs and raw wrk output")
+	ctx, sess, err := harness.Begin(ctx, "proxybench", o.budget(), o.Keep, log, "rerun with -keep to keep the node config, logs and raw wrk output")
 	if err != nil {
 		return err
 	}
-	defer func() { cleanup(err != nil) }()
-	var procs harness.Group
-	defer procs.Stop(5 * time.Second) // runs before the directory is removed
+	defer func() { sess.End(err != nil) }()
+	dir, procs := sess.Dir, sess.Procs
 
-	be, err := startBackend(ctx, &procs, dir)
+	be, err := harness.StartBackend(ctx, procs, dir)
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
 	log.Info("backend listening", "plain", be.Plain, "tls", be.TLS)
-	gw, err := startPortico(ctx, &procs, bin, dir, be.Plain)
+	gw, err := startPortico(ctx, procs, bin, dir, be.Plain)
 	if err != nil {
 		return fmt.Errorf("portico: %w", err)
 	}
@@ -249,79 +175,34 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	}
 
 	_, measured := o.wrkRuns()
-	log.Info("load phase", "wrk", wrkPath, "threads", o.threads, "connections", o.connections,
-		"measured_runs", measured, "each", o.duration, "expected", o.expected().Round(time.Second))
-	m := &measurer{o: o, wrk: wrkPath, dir: dir, log: log}
+	log.Info("load phase", "wrk", wrkPath, "threads", o.Threads, "connections", o.Connections,
+		"measured_runs", measured, "each", o.Duration, "expected", o.expected().Round(time.Second))
+	m := &harness.Wrk{Path: wrkPath, Threads: o.Threads, Connections: o.Connections, Dir: dir, Pause: pause, Log: log}
 	for _, t := range targets {
-		if _, err := m.measure(ctx, t, "warmup", warmup); err != nil {
+		if _, err := m.Measure(ctx, t.wrk(), "warmup", warmup); err != nil {
 			return err
 		}
 	}
-	for i := range o.runs {
+	for i := range o.Runs {
 		// ABBA order: drift of the shared machine hits both targets alike.
 		pair := []*target{direct, portico}
 		if i%2 == 1 {
 			pair[0], pair[1] = pair[1], pair[0]
 		}
 		for _, t := range pair {
-			r, err := m.measure(ctx, t, fmt.Sprintf("run%d", i+1), o.duration)
+			r, err := m.Measure(ctx, t.wrk(), fmt.Sprintf("run%d", i+1), o.Duration)
 			if err != nil {
 				return err
 			}
 			t.runs = append(t.runs, r)
 		}
 	}
-	r, err := m.measure(ctx, directPlain, "run1", o.duration)
+	r, err := m.Measure(ctx, directPlain.wrk(), "run1", o.Duration)
 	if err != nil {
 		return err
 	}
 	directPlain.runs = append(directPlain.runs, r)
 
-	rep := newReport(o, bin, wrkVersion(ctx, wrkPath), targets)
-	rep.print(stdout)
-	path, err := rep.write(resultsDir)
-	if err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	fmt.Fprintf(stdout, "\nresults: %s\n", path)
-	return nil
-}
-
-// measurer runs wrk with the benchmark's settings and rejects runs that
-// did not measure successful proxying.
-type measurer struct {
-	o    options
-	wrk  string
-	dir  string
-	log  *slog.Logger
-	runs int
-}
-
-func (m *measurer) measure(ctx context.Context, t *target, label string, d time.Duration) (wrkResult, error) {
-	if m.runs > 0 {
-		select {
-		case <-ctx.Done():
-			return wrkResult{}, context.Cause(ctx)
-		case <-time.After(pause):
-		}
-	}
-	m.runs++
-	w := wrkRun{path: m.wrk, threads: m.o.threads, connections: m.o.connections, duration: d, url: t.url, host: t.host}
-	raw := filepath.Join(m.dir, fmt.Sprintf("wrk-%s-%s.txt", t.name, label))
-	r, err := w.run(ctx, raw)
-	if err != nil {
-		return r, fmt.Errorf("%s %s: %w", t.name, label, err)
-	}
-	switch {
-	case r.Requests == 0:
-		return r, fmt.Errorf("%s %s: wrk completed no requests", t.name, label)
-	case r.Non2xx > 0:
-		return r, fmt.Errorf("%s %s: %d of %d responses had status ≥ 400, so the numbers would not measure proxying", t.name, label, r.Non2xx, r.Requests)
-	}
-	if n := r.Socket.total(); n > 0 {
-		m.log.Warn("socket errors", "target", t.name, "run", label, "connect", r.Socket.Connect,
-			"read", r.Socket.Read, "write", r.Socket.Write, "timeout", r.Socket.Timeout)
-	}
-	m.log.Info("wrk", "target", t.name, "run", label, "rps", int64(r.RPS+0.5), "p50", fmtLatency(r.P50), "p99", fmtLatency(r.P99))
-	return r, nil
+	rep := newReport(o, bin, harness.WrkVersion(ctx, wrkPath), targets)
+	return harness.Publish(stdout, resultsDir, "proxybench", rep.Time, rep)
 }

@@ -3,11 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portico-gw/portico/simulations/harness"
 )
@@ -22,46 +18,12 @@ const (
 
 // report is what a benchmark prints and writes as JSON.
 type report struct {
-	Time    time.Time       `json:"time"`
-	Machine harness.Machine `json:"machine"`
-	Portico string          `json:"portico"`
-	// Tree is `git describe --dirty` of the working tree the driver ran
-	// in; the -portico binary may have been built from another.
-	Tree      string         `json:"working_tree,omitempty"`
-	Wrk       string         `json:"wrk"`
-	Settings  settings       `json:"settings"`
-	Targets   []targetReport `json:"targets"`
-	Ratios    ratios         `json:"ratios"`
-	Reference reference      `json:"reference"`
-}
-
-type settings struct {
-	Duration    string `json:"duration"`
-	Warmup      string `json:"warmup"`
-	Threads     int    `json:"threads"`
-	Connections int    `json:"connections"`
-	Runs        int    `json:"runs"`
-}
-
-type targetReport struct {
-	Name        string      `json:"name"`
-	URL         string      `json:"url"`
-	Host        string      `json:"host,omitempty"`
-	Runs        []runReport `json:"runs"`
-	MedianRPS   float64     `json:"median_rps"`
-	MedianP50ms float64     `json:"median_p50_ms"`
-	MedianP99ms float64     `json:"median_p99_ms"`
-}
-
-type runReport struct {
-	RPS          float64      `json:"rps"`
-	Requests     int64        `json:"requests"`
-	Seconds      float64      `json:"seconds"`
-	P50ms        float64      `json:"p50_ms"`
-	P75ms        float64      `json:"p75_ms"`
-	P90ms        float64      `json:"p90_ms"`
-	P99ms        float64      `json:"p99_ms"`
-	SocketErrors socketErrors `json:"socket_errors"`
+	harness.Header
+	Wrk       string               `json:"wrk"`
+	Settings  harness.WrkSettings  `json:"settings"`
+	Targets   []harness.WrkSummary `json:"targets"`
+	Ratios    ratios               `json:"ratios"`
+	Reference reference            `json:"reference"`
 }
 
 type ratios struct {
@@ -83,40 +45,18 @@ type reference struct {
 
 func newReport(o options, bin, wrkVersion string, targets []*target) *report {
 	r := &report{
-		Time:    time.Now().UTC(),
-		Machine: harness.ThisMachine(),
-		Portico: bin,
-		Tree:    harness.GitDescribe(),
-		Wrk:     wrkVersion,
-		Settings: settings{
-			Duration: o.duration.String(), Warmup: warmup.String(),
-			Threads: o.threads, Connections: o.connections, Runs: o.runs,
-		},
+		Header:   harness.NewHeader(bin),
+		Wrk:      wrkVersion,
+		Settings: o.Settings(warmup),
 		Reference: reference{
 			TunedStdlibProxy: targetRatio, Nginx: nginxRatio,
 			Note: "performance-anchors.md §0/§3.1: gateway rps / direct Go hello rps, plain HTTP on both sides, wrk -t2 -c64 -d10s, 2 shared vCPUs",
 		},
 	}
 	for _, t := range targets {
-		tr := targetReport{Name: t.name, URL: t.url, Host: t.host}
-		var rps []float64
-		var p50, p99 []time.Duration
-		for _, w := range t.runs {
-			tr.Runs = append(tr.Runs, runReport{
-				RPS: w.RPS, Requests: w.Requests, Seconds: w.Elapsed.Seconds(),
-				P50ms: ms(w.P50), P75ms: ms(w.P75), P90ms: ms(w.P90), P99ms: ms(w.P99),
-				SocketErrors: w.Socket,
-			})
-			rps = append(rps, w.RPS)
-			p50 = append(p50, w.P50)
-			p99 = append(p99, w.P99)
-		}
-		tr.MedianRPS = round(median(rps), 2)
-		tr.MedianP50ms = ms(time.Duration(median(durations(p50))))
-		tr.MedianP99ms = ms(time.Duration(median(durations(p99))))
-		r.Targets = append(r.Targets, tr)
+		r.Targets = append(r.Targets, harness.SummarizeWrk(t.wrk(), t.runs))
 	}
-	gw, direct, plain := r.target("portico"), r.target("direct-tls"), r.target("direct-plain")
+	gw, direct, plain := harness.WrkByName(r.Targets, "portico"), harness.WrkByName(r.Targets, "direct-tls"), harness.WrkByName(r.Targets, "direct-plain")
 	r.Ratios = ratios{
 		PorticoDirectTLS:   round(ratio(gw.MedianRPS, direct.MedianRPS), 4),
 		PorticoDirectPlain: round(ratio(gw.MedianRPS, plain.MedianRPS), 4),
@@ -129,31 +69,11 @@ func newReport(o options, bin, wrkVersion string, targets []*target) *report {
 	return r
 }
 
-// target returns the named target's results; an empty one if none.
-func (r *report) target(name string) *targetReport {
-	for i := range r.Targets {
-		if r.Targets[i].Name == name {
-			return &r.Targets[i]
-		}
-	}
-	return &targetReport{Name: name}
-}
-
-// print writes the human-readable table.
-func (r *report) print(w io.Writer) {
+// Print writes the human-readable table.
+func (r *report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nregional-proxy benchmark: wrk -t%d -c%d, %d × %s per target after a %s warm-up, %d CPUs (%s)\n\n",
 		r.Settings.Threads, r.Settings.Connections, r.Settings.Runs, r.Settings.Duration, r.Settings.Warmup, r.Machine.CPUs, r.Wrk)
-	tw := harness.Table(w)
-	fmt.Fprintln(tw, "target\trps per run\tmedian rps\tmedian p50\tmedian p99\t")
-	for _, t := range r.Targets {
-		var runs []string
-		for _, run := range t.Runs {
-			runs = append(runs, commas(run.RPS))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.Name, strings.Join(runs, "  "), commas(t.MedianRPS),
-			fmtLatency(fromMs(t.MedianP50ms)), fmtLatency(fromMs(t.MedianP99ms)))
-	}
-	tw.Flush()
+	harness.PrintWrkTable(w, r.Targets)
 
 	verdict := "below the target"
 	if r.Ratios.MeetsTarget {
@@ -171,63 +91,7 @@ func (r *report) print(w io.Writer) {
 		r.Reference.TunedStdlibProxy, r.Reference.Nginx)
 }
 
-// write stores the report as dir/proxybench-<UTC time>.json and returns
-// the file's path.
-func (r *report) write(dir string) (string, error) {
-	return harness.WriteJSON(dir, "proxybench", r.Time, r)
-}
-
-// median of xs; the mean of the middle two for an even count, 0 if empty.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func durations(ds []time.Duration) []float64 {
-	out := make([]float64, len(ds))
-	for i, d := range ds {
-		out[i] = float64(d)
-	}
-	return out
-}
-
-func ratio(a, b float64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return a / b
-}
-
-// round keeps n decimals, for readable JSON.
-func round(v float64, n int) float64 {
-	p := math.Pow(10, float64(n))
-	return math.Round(v*p) / p
-}
-
-var ms = harness.Ms
-
-func fromMs(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-
-// fmtLatency rounds to 10 µs, the precision wrk prints.
-func fmtLatency(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
-
-// commas formats a rate as a whole number with thousands separators.
-func commas(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+var (
+	round = harness.Round
+	ratio = harness.Ratio
+)

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/node"
+	"github.com/portico-gw/portico/simulations/harness"
+)
+
+// The cluster: one region with one control+regional node and one edge
+// node, as `portico dev --regions 1 --edges 1` lays it out.
+const (
+	region = "us-east-1"
+	zone   = "portico.localhost"
+	stage  = "prod"
+	// raftTimeout is the tighter loopback Raft timing `portico dev` uses.
+	raftTimeout = 500 * time.Millisecond
+)
+
+var layout = harness.Layout{Regions: []string{region}, Edges: true, Zone: zone, RaftTimeout: raftTimeout}
+
+// benchCluster is the running cluster with the bench API deployed.
+type benchCluster struct {
+	prefix    string
+	nodes     []string     // names, control node first
+	admin     *node.Client // the control node's admin API
+	regional  string       // the control node's regional listener (HTTPS)
+	edge      string       // the edge node's edge listener (HTTPS, HTTP/3)
+	edgeAdmin string       // the edge node's admin API (its /metrics)
+	caFile    string       // the layout's CA, which signed both listeners' certificates
+	apiID     string
+}
+
+// edgeHost and regionalHost are the API's invoke hosts.
+func (c *benchCluster) edgeHost() string     { return c.apiID + ".edge." + zone }
+func (c *benchCluster) regionalHost() string { return c.apiID + "." + region + "." + zone }
+
+// startCluster lays the cluster out under dir on prefix, starts every
+// node (`portico run`, output to dir/logs/<name>.log) and waits until each
+// admin API answers and the control node leads.
+func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix string) (*benchCluster, error) {
+	cfgs, files, err := layout.Write(dir, prefix)
+	if err != nil {
+		return nil, err
+	}
+	c := &benchCluster{prefix: prefix, admin: node.NewClient(cfgs[0].Admin.Listen), caFile: cfgs[0].TLS.CAFile,
+		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeAdmin: cfgs[1].Admin.Listen}
+	running := make([]*harness.Proc, len(cfgs))
+	for i, cfg := range cfgs {
+		c.nodes = append(c.nodes, cfg.Name)
+		logf, err := os.Create(filepath.Join(dir, "logs", cfg.Name+".log"))
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(bin, "run", "--config", files[i])
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = logf, logf
+		running[i], err = procs.Start(cfg.Name, cmd)
+		logf.Close() // the child holds its own descriptor
+		if err != nil {
+			return nil, err
+		}
+	}
+	err = harness.Retry(ctx, time.Minute, 50*time.Millisecond, func() error {
+		for i, cfg := range cfgs {
+			if running[i].Exited() {
+				return harness.Permanent(fmt.Errorf("%s exited (%v): %s", cfg.Name, running[i].Err(),
+					harness.ReadTail(filepath.Join(dir, "logs", cfg.Name+".log"))))
+			}
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := node.NewClient(cfg.Admin.Listen).Do(hctx, "GET", "/healthz", nil, nil)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w", cfg.Name, err)
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		var st cluster.Status
+		if err := c.admin.Do(sctx, "GET", "/v1/status", nil, &st); err != nil {
+			return err
+		}
+		if st.State != "Leader" {
+			return fmt.Errorf("%s is %q, not the leader yet", cfgs[0].Name, st.State)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wait for the cluster: %w", err)
+	}
+	return c, nil
+}
+
+// deployAPI creates the bench API (published to edges and regionally,
+// home region us-east-1; GET cachedPath and GET freshPath proxied to
+// backend), deploys it to stage and turns the stage cache on with a
+// one-hour TTL, off for GET freshPath.
+func (c *benchCluster) deployAPI(ctx context.Context, backend string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	route := func(path string) map[string]any {
+		return map[string]any{"path": path, "methods": map[string]any{"GET": map[string]any{
+			"integration": map[string]any{"type": "HTTP_PROXY", "uri": "http://" + backend + path}}}}
+	}
+	def := map[string]any{
+		"name":           "edgebench",
+		"description":    "edge cache benchmark (simulations/cmd/edgebench)",
+		"endpoint_types": []string{"EDGE", "REGIONAL"},
+		"home_region":    region,
+		"resources":      []any{route(cachedPath), route(freshPath)},
+	}
+	var created struct {
+		API struct {
+			ID string `json:"id"`
+		} `json:"api"`
+	}
+	if err := c.admin.Do(ctx, "POST", "/v1/apis", def, &created); err != nil {
+		return fmt.Errorf("create the bench API: %w", err)
+	}
+	if created.API.ID == "" {
+		return errors.New("POST /v1/apis: the answer has no api.id")
+	}
+	c.apiID = created.API.ID
+	apiPath := "/v1/apis/" + c.apiID
+	if err := c.admin.Do(ctx, "POST", apiPath+"/deployments", map[string]string{"stage": stage, "description": "edgebench"}, nil); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	cache := map[string]any{"enabled": true, "ttl": "3600s",
+		"overrides": map[string]any{"GET " + freshPath: map[string]bool{"enabled": false}}}
+	if err := c.admin.Do(ctx, "PATCH", apiPath+"/stages/"+stage+"/cache", cache, nil); err != nil {
+		return fmt.Errorf("stage cache settings: %w", err)
+	}
+	return nil
+}
