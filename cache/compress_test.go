@@ -3,6 +3,7 @@ package cache
 import (
 	"bufio"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,13 @@ func TestAcceptEncoding(t *testing.T) {
 
 func TestCompressedStorage(t *testing.T) {
 	t.Parallel()
-	body := jsonBody(8 << 10)
+	for _, size := range []int{8 << 10, 64 << 10} { // raw kept too; compressed only
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testCompressedStorage(t, size) })
+	}
+}
+
+func testCompressedStorage(t *testing.T, size int) {
+	body := jsonBody(size)
 	e := newEnv(t, "edge")
 	o := &origin{fn: text(body, "Content-Type", "application/json", "Etag", `"e1"`)}
 	p := &Policy{TTL: time.Minute}
@@ -97,8 +104,9 @@ func TestCompressedStorage(t *testing.T) {
 		}
 	}
 	_, en := e.s.lookup(e.s.store.Load(), baseKey(newRequest("GET", "/pets"), p, "/pets"), http.Header{})
-	if en == nil || en.raw != nil || en.zstd == nil || en.gzip == nil {
-		t.Fatalf("entry not stored compressed: %+v", en)
+	// A body this small is kept as it came too (keepRawBytes).
+	if en == nil || en.zstd == nil || en.gzip == nil || (len(body) <= keepRawBytes) != (en.raw != nil) {
+		t.Fatalf("entry not stored compressed (raw kept: %v): %d bytes", en != nil && en.raw != nil, len(body))
 	}
 	if len(en.zstd) >= len(body) || len(en.gzip) >= len(body) {
 		t.Errorf("compressed sizes zstd %d gzip %d for %d bytes", len(en.zstd), len(en.gzip), len(body))
