@@ -76,7 +76,6 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clusterbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.portico, "portico", "", "`path` of the portico binary (required), e.g. bin/portico")
 	fs.IntVar(&o.deploys, "deploys", 20, "deploys whose propagation is timed")
@@ -84,28 +83,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.ipPrefix, "ip-prefix", "", "first three octets of the nodes' loopback addresses (default: a random free 127.x.y)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (node configs, data, logs)")
 	fs.StringVar(&o.results, "results", "", "`dir`ectory for the JSON results (default: simulations/results in the module root)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./simulations/cmd/clusterbench -portico bin/portico [flags]\n\n")
-		fmt.Fprintf(fs.Output(), "Measures config propagation and leader failover on a 3-region cluster of portico processes.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if code, ok := harness.ParseFlags(fs, args); !ok {
-		return code
-	}
-	if err := o.validate(); err != nil {
-		fmt.Fprintf(stderr, "clusterbench: %v\n", err)
-		return 2
-	}
-
-	ctx, stop := harness.NotifyContext()
-	defer stop()
-	harness.SecondSignalKills(ctx, stop)
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "clusterbench")
-	if err := bench(ctx, o, log, stdout); err != nil {
-		fmt.Fprintf(stderr, "clusterbench: %v\n", err)
-		return 1
-	}
-	return 0
+	d := harness.Driver{Flags: fs,
+		Usage: "usage: go run ./simulations/cmd/clusterbench -portico bin/portico [flags]\n\n" +
+			"Measures config propagation and leader failover on a 3-region cluster of portico processes."}
+	return d.Main(args, stdout, stderr, func() error { return o.validate() }, func(ctx context.Context, log *slog.Logger) error {
+		return bench(ctx, o, log, stdout)
+	})
 }
 
 // bench runs the whole benchmark; every process it starts has stopped
@@ -116,28 +99,18 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 		return err
 	}
 	resultsDir := harness.ResultsDir(o.results)
-	ctx, cancel := context.WithTimeoutCause(ctx, o.budget(), fmt.Errorf("benchmark took longer than its %v budget", o.budget()))
-	defer cancel()
-
-	dir, cleanup, err := harness.TempDir("clusterbench-", o.keep, log, "rerun with -keep to keep the node configs, data and logs")
+	// 127.50-99.*, apart from the ranges the node tests and edgebench draw from.
+	prefix, err := harness.ChoosePrefix(o.ipPrefix, 50, benchLayout.Nodes())
 	if err != nil {
 		return err
 	}
-	defer func() { cleanup(err != nil) }()
-	var procs harness.Group
-	defer procs.Stop(10 * time.Second) // runs before the directory is removed
-
-	prefix := o.ipPrefix
-	nodes := benchLayout.Nodes()
-	if prefix == "" {
-		// 127.50-99.*, apart from the ranges the node tests draw from.
-		if prefix, err = harness.PickPrefix(50, nodes); err != nil {
-			return err
-		}
-	} else if err := harness.CanBind(prefix, nodes); err != nil {
-		return fmt.Errorf("-ip-prefix %s: %w", prefix, err)
+	ctx, sess, err := harness.Begin(ctx, "clusterbench", o.budget(), o.keep, log, "rerun with -keep to keep the node configs, data and logs")
+	if err != nil {
+		return err
 	}
-	c, err := newCluster(bin, dir, prefix, &procs, log)
+	defer func() { sess.End(err != nil) }()
+	dir := sess.Dir
+	c, err := newCluster(bin, dir, prefix, sess.Procs, log)
 	if err != nil {
 		return err
 	}
