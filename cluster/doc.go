@@ -1,6 +1,8 @@
 // Package cluster keeps Portico's consistent state: API definitions,
-// immutable deployments and stage pointers, replicated through a
-// hashicorp/raft log.
+// immutable deployments and stage pointers (with their cache settings and
+// committed cache flushes), and custom domains with their base path
+// mappings, replicated through a hashicorp/raft log. It also runs gossip
+// (membership, node meta, user events such as cache flushes).
 //
 // Storage: the Raft log and stable store are hashicorp/raft-wal (a
 // segment-file WAL written by HashiCorp for Raft, fsynced per append) in
