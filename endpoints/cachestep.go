@@ -79,9 +79,3 @@ func toFlushes(fs []configs.CacheFlush) []cache.Flush {
 	}
 	return out
 }
-
-// compressor compresses uncached responses of at least minBytes for
-// clients that accept it.
-func compressor(minBytes int, next http.Handler) http.Handler {
-	return cache.Compressor(minBytes, next)
-}

@@ -3,10 +3,16 @@
 //
 // It exists so that everything on the request path lives in one place and
 // depends only on the committed configuration (configs.Source), never on
-// the cluster implementation. A Regional endpoint listens for HTTPS
-// (HTTP/1.1 and HTTP/2), resolves the invoke host {apiId}.{region}.{zone}
-// and the first path segment (the stage) to a deployed API, matches a
-// route, and runs its integration (an HTTP proxy to a backend, or a MOCK).
+// the cluster implementation. A Gateway is one endpoint of three kinds
+// (Kind): regional (HTTPS, HTTP/1.1 and HTTP/2, at {apiId}.{region}.{zone}),
+// edge (HTTP/1.1, HTTP/2 and HTTP/3 on one port at {apiId}.edge.{zone},
+// forwarding to a regional node of the API's home region: forward.go) and
+// origin (a regional node's side of that forwarding, behind mutual TLS).
+// Each resolves the host and the first path segment (the stage) to a
+// deployed API, matches a route, runs the stage's cache step when the
+// route caches (cachestep.go, over package cache) and then its
+// integration: an HTTP proxy to a backend, a MOCK, or on an edge the
+// forward to the regional tier.
 //
 // The pipeline is a chain of plain net/http handlers. The part that
 // depends on configuration (hosts, stages, routes, integrations, metric

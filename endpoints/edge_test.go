@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/portico-gw/portico/cache"
 	"github.com/portico-gw/portico/cluster/pki"
 	"github.com/portico-gw/portico/configs"
 )
@@ -140,6 +143,7 @@ type edgeRig struct {
 	backend           *countingBackend
 	mtls              *pki.MTLS
 	edgeAddr          string
+	edgeMetrics       *prometheus.Registry
 	originTCPRequests atomic.Int64
 }
 
@@ -150,7 +154,7 @@ type rigOptions struct {
 
 func newEdgeRig(t *testing.T, o rigOptions) *edgeRig {
 	t.Helper()
-	r := &edgeRig{t: t, edgeNow: newClock(), origNow: newClock(), ups: &staticUpstreams{}, backend: newCountingBackend(t)}
+	r := &edgeRig{t: t, edgeNow: newClock(), origNow: newClock(), ups: &staticUpstreams{}, backend: newCountingBackend(t), edgeMetrics: prometheus.NewRegistry()}
 	if o.cache == nil {
 		o.cache = &configs.StageCache{Enabled: true, TTL: ttl(60 * time.Second), StaleIfError: configs.Duration(10 * time.Minute)}
 	}
@@ -180,7 +184,8 @@ func newEdgeRig(t *testing.T, o rigOptions) *edgeRig {
 	run(t, r.origin)
 
 	r.edge, err = New(Config{Kind: KindEdge, Region: "eu-west-1", Zone: testZone, Listen: "127.0.0.1:0", TLS: serverTLS(t),
-		Source: r.src, Upstreams: r.ups, UpstreamTLS: r.mtls.Client(""), Now: r.edgeNow.Now, Logger: testLogger(t)})
+		Source: r.src, Upstreams: r.ups, UpstreamTLS: r.mtls.Client(""), Now: r.edgeNow.Now, Logger: testLogger(t),
+		Registerer: r.edgeMetrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +305,34 @@ func TestEdgeServesFromTwoTiersWithExpiry(t *testing.T) {
 	if status, _, body, _ := r.get(r.h2, "/prod/items/9", nil); status != 503 || !strings.Contains(body, "no regional node") {
 		t.Errorf("no upstream: %d %q", status, body)
 	}
+	// IntegrationLatency at the edge counts the forwards (three misses
+	// and the 503), not the hit or the mock.
+	eventually(t, "4 IntegrationLatency samples at the edge", func() bool {
+		return r.edgeSamples("portico_IntegrationLatency") == 4 && r.edgeSamples("portico_Latency") == 6
+	})
+}
+
+// edgeSamples sums the samples of a histogram of the edge's stage
+// shop000001/prod.
+func (r *edgeRig) edgeSamples(name string) uint64 {
+	r.t.Helper()
+	families, err := r.edgeMetrics.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var n uint64
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if f.GetName() == name && labels["api_id"] == "shop000001" && labels["stage"] == "prod" {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
 }
 
 func TestEdgeCollapsesConcurrentMisses(t *testing.T) {
@@ -400,6 +433,7 @@ func TestEdgeOverHTTP3AndForgedClientAddress(t *testing.T) {
 	req, _ := http.NewRequest("GET", "https://shop000001.edge."+testZone+"/prod/echo", nil)
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")
 	req.Header.Set(headerClientAddr, "203.0.113.10")
+	req.Header.Set(cache.HeaderEpoch, "999999")
 	res, err := h3.Do(req)
 	if err != nil {
 		t.Fatalf("HTTP/3 request: %v", err)
@@ -417,8 +451,14 @@ func TestEdgeOverHTTP3AndForgedClientAddress(t *testing.T) {
 	if xff := got.Get("X-Forwarded-For"); xff != "127.0.0.1" {
 		t.Errorf("backend X-Forwarded-For = %q, want only the real client 127.0.0.1", xff)
 	}
-	if v := got.Get(headerClientAddr); v != "" {
-		t.Errorf("backend got %s %q", headerClientAddr, v)
+	for _, h := range internalHeaders {
+		if v := got.Get(h); v != "" {
+			t.Errorf("backend got %s %q", h, v)
+		}
+	}
+	// One request id from the edge through the regional node.
+	if id := res.Header.Get(headerRequestID); !validRequestID(id) || got.Get(headerRequestID) != id {
+		t.Errorf("request id: client got %q, backend %q; want one id through both tiers", id, got.Get(headerRequestID))
 	}
 	if n := r.originTCPRequests.Load(); n != 0 {
 		t.Errorf("%d requests reached the origin over HTTP/2; the edge should use HTTP/3", n)
@@ -479,4 +519,94 @@ func TestEdgeFlushAndCommittedEpoch(t *testing.T) {
 		_, xc, _, _ := r.get(r.h2, "/prod/items/2", nil)
 		return xc == "Miss from edge, Miss from regional"
 	})
+}
+
+// TestRegionalDropsInternalHeaders: a client of a regional endpoint cannot
+// pose as an edge: an epoch it sends does not make the cache bypass its
+// entries, the headers only an edge may send never reach the backend, and
+// X-Forwarded-For names the real client.
+func TestRegionalDropsInternalHeaders(t *testing.T) {
+	t.Parallel()
+	b := newCountingBackend(t)
+	def := `
+name: shop
+resources:
+  - path: /echo
+    methods:
+      GET: {integration: {type: HTTP_PROXY, uri: "http://${stageVariables.backend}/echo"}}
+`
+	st := buildState(t, apiDef{id: "shop000003", def: def, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
+	s := *st.Stage("shop000003", "prod")
+	s.Cache = &configs.StageCache{Enabled: true, TTL: ttl(time.Minute)}
+	h := newRegional(t, newSource(st.WithStage(st.Index+1, &s))).Handler()
+	forged := http.Header{headerClientAddr: {"203.0.113.10"}, cache.HeaderEpoch: {"999999"}, headerRequestID: {"aaaaaaaaaaaaaaaaaaaa"}}
+	w := call(t, h, "GET", "shop000003", "/prod/echo", forged, nil)
+	if w.Code != 200 {
+		t.Fatalf("status %d %q", w.Code, w.Body.String())
+	}
+	if again := call(t, h, "GET", "shop000003", "/prod/echo", forged, nil); again.Header().Get("X-Cache") != "Hit from regional" || b.count("/echo") != 1 {
+		t.Errorf("with a forged epoch: X-Cache %q, backend calls %d; want a hit", again.Header().Get("X-Cache"), b.count("/echo"))
+	}
+	got := <-b.seen
+	for _, h := range internalHeaders {
+		if v := got.Get(h); v != "" {
+			t.Errorf("backend got %s %q", h, v)
+		}
+	}
+	if xff := got.Get("X-Forwarded-For"); xff != "192.0.2.7" {
+		t.Errorf("backend X-Forwarded-For = %q, want the client 192.0.2.7", xff)
+	}
+	if id := w.Header().Get(headerRequestID); id == "aaaaaaaaaaaaaaaaaaaa" || got.Get(headerRequestID) != id {
+		t.Errorf("request id: client %q, backend %q; want the gateway's own, not the client's", id, got.Get(headerRequestID))
+	}
+}
+
+// TestForwarderOrder: nodes that refused a connection go last; then the
+// nearest, where round trips within rttSlack count as equal and fewer
+// requests in flight wins; then by name.
+func TestForwarderOrder(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	tests := []struct {
+		name     string
+		ups      []Upstream
+		inflight map[string]int64
+		failed   []string
+		want     []string
+	}{
+		{"nearest first", []Upstream{{Name: "b", RTT: 40 * ms}, {Name: "a", RTT: 10 * ms}}, nil, nil, []string{"a", "b"}},
+		{"within slack: less loaded", []Upstream{{Name: "a", RTT: 10 * ms}, {Name: "b", RTT: 11 * ms}}, map[string]int64{"a": 3, "b": 1}, nil, []string{"b", "a"}},
+		{"beyond slack: nearer despite load", []Upstream{{Name: "a", RTT: 10 * ms}, {Name: "b", RTT: 20 * ms}}, map[string]int64{"a": 9}, nil, []string{"a", "b"}},
+		{"equal: by name", []Upstream{{Name: "b", RTT: ms}, {Name: "a", RTT: ms}}, nil, nil, []string{"a", "b"}},
+		{"failed last", []Upstream{{Name: "a", RTT: ms}, {Name: "b", RTT: 50 * ms}}, nil, []string{"a"}, []string{"b", "a"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newClock()
+			f := &forwarder{now: clock.Now}
+			for i := range tc.ups {
+				tc.ups[i].Addr = tc.ups[i].Name + ":443"
+				st := f.state(tc.ups[i].Addr)
+				st.inflight.Store(tc.inflight[tc.ups[i].Name])
+				if slices.Contains(tc.failed, tc.ups[i].Name) {
+					st.failUntil.Store(clock.Now().Add(upstreamPenalty).UnixNano())
+				}
+			}
+			var got []string
+			for _, c := range f.order(tc.ups) {
+				got = append(got, c.Name)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("order = %v, want %v", got, tc.want)
+			}
+			// The penalty ends.
+			clock.Advance(upstreamPenalty)
+			if len(tc.failed) > 0 {
+				if c := f.order(tc.ups)[0]; c.Name != tc.failed[0] {
+					t.Errorf("after the penalty: first %s, want %s again", c.Name, tc.failed[0])
+				}
+			}
+		})
+	}
 }

@@ -2,13 +2,13 @@ package endpoints
 
 import (
 	"context"
-
-	"github.com/portico-gw/portico/cache"
 	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/cache"
 )
 
 // headerRequestID carries the request id to the client and the backend.

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +39,9 @@ var internalHeaders = []string{headerClientAddr, cache.HeaderEpoch}
 // Upstreams lists the regional nodes an edge may forward to.
 type Upstreams interface {
 	// Regional returns the nodes of region that serve edge traffic and
-	// look healthy (alive in gossip, serving). It never blocks; the
-	// slice is the caller's.
+	// look healthy (alive in gossip, serving). It is called for every
+	// forwarded request and never blocks; the slice may be shared, so the
+	// caller must not modify it.
 	Regional(region string) []Upstream
 }
 
@@ -85,8 +88,7 @@ type forwarder struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu    sync.Mutex
-	nodes map[string]*upstreamState // by address
+	nodes sync.Map // address → *upstreamState; read by every request, written once per address
 }
 
 // upstreamState is what this edge learned about one regional node.
@@ -127,9 +129,8 @@ func newForwarder(ups Upstreams, clientTLS *tls.Config, log *slog.Logger) *forwa
 			DisableCompression:     true,
 			MaxResponseHeaderBytes: 1 << 20,
 		},
-		log:   log,
-		now:   time.Now,
-		nodes: map[string]*upstreamState{},
+		log: log,
+		now: time.Now,
 	}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
@@ -177,9 +178,7 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = "upstream" // RoundTrip picks the node
 	pr.Out.Host = pr.In.Host
 	h := pr.Out.Header
-	for _, k := range internalHeaders {
-		delete(h, k)
-	}
+	dropInternalHeaders(h)
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
 		h.Set(headerClientAddr, ip)
 	}
@@ -204,127 +203,123 @@ func (f *forwarder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(cands) == 0 {
 		return nil, errNoUpstream
 	}
-	replayable := req.Body == nil || req.Body == http.NoBody
+	// A request without a body whose method may be sent twice is retried
+	// on a second node (see send for what else it allows).
+	repeatable := (req.Body == nil || req.Body == http.NoBody) && idempotent(req.Method)
 	tries := 1
-	if replayable && idempotent(req.Method) {
+	if repeatable {
 		tries = 2
 	}
 	var err error
-	for i := range min(tries, len(cands)) {
+	for _, c := range cands[:min(tries, len(cands))] {
 		var res *http.Response
-		res, err = f.send(req, cands[i], replayable && idempotent(req.Method))
-		if err == nil {
+		if res, err = f.send(req, c, repeatable); err == nil {
 			return res, nil
 		}
 		if req.Context().Err() != nil {
 			break // the deadline passed or the client left: no retry
 		}
-		f.state(cands[i].Addr).failUntil.Store(f.now().Add(upstreamPenalty).UnixNano())
-		f.log.Warn("forward to regional node failed", "node", cands[i].Name, "addr", cands[i].Addr, "request_id", ex.id, "err", err)
+		c.st.failUntil.Store(f.now().Add(upstreamPenalty).UnixNano())
+		f.log.Warn("forward to regional node failed", "node", c.Name, "addr", c.Addr, "request_id", ex.id, "err", err)
 	}
 	return nil, err
 }
 
-// send makes one exchange with node u: HTTP/3 unless it is known not to
+// send makes one exchange with node c: HTTP/3 unless it is known not to
 // work, falling back to HTTP/2 at once when the request may be sent
 // twice. A request that may not be repeated goes over HTTP/3 only once
 // HTTP/3 to the node has worked.
-func (f *forwarder) send(req *http.Request, u Upstream, repeatable bool) (*http.Response, error) {
-	st := f.state(u.Addr)
+func (f *forwarder) send(req *http.Request, c candidate, repeatable bool) (*http.Response, error) {
+	st := c.st
 	out := *req
 	url := *req.URL
-	url.Host = u.Addr
+	url.Host = c.Addr
 	out.URL = &url
 
 	st.inflight.Add(1)
-	done := func() { st.inflight.Add(-1) }
-	now := f.now().UnixNano()
-	if now >= st.h3Down.Load() && (repeatable || st.h3OK.Load()) {
+	if f.now().UnixNano() >= st.h3Down.Load() && (repeatable || st.h3OK.Load()) {
 		res, err := f.h3.RoundTrip(&out)
 		if err == nil {
 			st.h3OK.Store(true)
-			res.Body = &doneBody{ReadCloser: res.Body, done: done}
+			res.Body = &inflightBody{ReadCloser: res.Body, st: st}
 			return res, nil
 		}
 		if req.Context().Err() != nil {
-			done()
+			st.inflight.Add(-1)
 			return nil, err
 		}
 		st.h3OK.Store(false)
 		st.h3Down.Store(f.now().Add(h3Retry).UnixNano())
-		f.log.Info("HTTP/3 to regional node failed; using HTTP/2", "node", u.Name, "addr", u.Addr, "retry_in", h3Retry, "err", err)
+		f.log.Info("HTTP/3 to regional node failed; using HTTP/2", "node", c.Name, "addr", c.Addr, "retry_in", h3Retry, "err", err)
 		if !repeatable {
-			done()
+			st.inflight.Add(-1)
 			return nil, err
 		}
 	}
 	res, err := f.h2.RoundTrip(&out)
 	if err != nil {
-		done()
+		st.inflight.Add(-1)
 		return nil, err
 	}
-	res.Body = &doneBody{ReadCloser: res.Body, done: done}
+	res.Body = &inflightBody{ReadCloser: res.Body, st: st}
 	return res, nil
 }
 
-// order ranks candidates: nodes not recently failed first; then by round
-// trip, where nodes within rttSlack of the nearer one count as equal and
-// the one with fewer requests in flight from this edge comes first; then
-// by name, so the order is stable.
-func (f *forwarder) order(cands []Upstream) []Upstream {
+// candidate is a regional node as ranked for one request.
+type candidate struct {
+	Upstream
+	st       *upstreamState
+	failed   bool  // refused a connection within upstreamPenalty
+	inflight int64 // requests in flight to it from this edge
+}
+
+// order ranks candidates: nodes not recently failed first; then the near
+// ones, whose round trip is within rttSlack of the nearest candidate's,
+// the one with fewer requests in flight from this edge first; then the
+// others by round trip; then by name, so the order is stable. (Grouping
+// by "near the best" rather than comparing pairs within rttSlack keeps
+// the order transitive, as sorting needs.)
+func (f *forwarder) order(ups []Upstream) []candidate {
 	now := f.now().UnixNano()
-	type ranked struct {
-		u        Upstream
-		failed   bool
-		inflight int64
-	}
-	rs := make([]ranked, len(cands))
-	for i, u := range cands {
+	cs := make([]candidate, len(ups))
+	var best time.Duration = -1
+	for i, u := range ups {
 		st := f.state(u.Addr)
-		rs[i] = ranked{u: u, failed: now < st.failUntil.Load(), inflight: st.inflight.Load()}
+		cs[i] = candidate{Upstream: u, st: st, failed: now < st.failUntil.Load(), inflight: st.inflight.Load()}
+		if best < 0 || u.RTT < best {
+			best = u.RTT
+		}
 	}
-	slices.SortStableFunc(rs, func(a, b ranked) int {
+	near := func(c candidate) bool { return c.RTT <= best+rttSlack }
+	slices.SortStableFunc(cs, func(a, b candidate) int {
 		switch {
 		case a.failed != b.failed:
 			if a.failed {
 				return 1
 			}
 			return -1
-		case a.u.RTT > b.u.RTT+rttSlack || b.u.RTT > a.u.RTT+rttSlack:
-			if a.u.RTT < b.u.RTT {
+		case near(a) != near(b):
+			if near(a) {
 				return -1
 			}
 			return 1
+		case !near(a) && a.RTT != b.RTT:
+			return cmp.Compare(a.RTT, b.RTT)
 		case a.inflight != b.inflight:
-			if a.inflight < b.inflight {
-				return -1
-			}
-			return 1
+			return cmp.Compare(a.inflight, b.inflight)
 		}
-		if a.u.Name < b.u.Name {
-			return -1
-		}
-		if a.u.Name > b.u.Name {
-			return 1
-		}
-		return 0
+		return strings.Compare(a.Name, b.Name)
 	})
-	out := make([]Upstream, len(rs))
-	for i, r := range rs {
-		out[i] = r.u
-	}
-	return out
+	return cs
 }
 
+// state returns what this edge learned about the node at addr.
 func (f *forwarder) state(addr string) *upstreamState {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.nodes[addr]
-	if st == nil {
-		st = &upstreamState{}
-		f.nodes[addr] = st
+	if st, ok := f.nodes.Load(addr); ok {
+		return st.(*upstreamState)
 	}
-	return st
+	st, _ := f.nodes.LoadOrStore(addr, &upstreamState{})
+	return st.(*upstreamState)
 }
 
 // errorHandler maps forwarding failures: no node → 503, the route's
@@ -355,16 +350,19 @@ func idempotent(method string) bool {
 	return false
 }
 
-// doneBody calls done once when the response body is closed.
-type doneBody struct {
+// inflightBody ends its request's count in flight to a node when the
+// response body is first closed.
+type inflightBody struct {
 	io.ReadCloser
-	once sync.Once
-	done func()
+	st     *upstreamState
+	closed atomic.Bool
 }
 
-func (b *doneBody) Close() error {
+func (b *inflightBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.done)
+	if b.closed.CompareAndSwap(false, true) {
+		b.st.inflight.Add(-1)
+	}
 	return err
 }
 

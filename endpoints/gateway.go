@@ -115,13 +115,9 @@ type Gateway struct {
 	addr    net.Addr // set before ready is closed
 }
 
-// NewRegional is New with cfg.Kind defaulting to KindRegional.
-func NewRegional(cfg Config) (*Gateway, error) {
-	if cfg.Kind == "" {
-		cfg.Kind = KindRegional
-	}
-	return New(cfg)
-}
+// NewRegional is New, kept for the callers that predate the other kinds;
+// New defaults cfg.Kind to KindRegional itself.
+func NewRegional(cfg Config) (*Gateway, error) { return New(cfg) }
 
 // New validates cfg, fills defaults and compiles the first table from
 // cfg.Source. It does not listen; Run does.

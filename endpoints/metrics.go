@@ -61,11 +61,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 		return h
 	}
-	m.count = counter("Count", "Requests received by the regional endpoint.")
+	m.count = counter("Count", "Requests received by the endpoint.")
 	m.e4xx = counter("4XXError", "Requests answered with a 4XX status.")
 	m.e5xx = counter("5XXError", "Requests answered with a 5XX status.")
 	m.latency = histogram("Latency", "Milliseconds from receiving a request to finishing its response.")
-	m.integLatency = histogram("IntegrationLatency", "Milliseconds from sending a request to the backend to receiving its response headers.")
+	m.integLatency = histogram("IntegrationLatency", "Milliseconds from sending a request to the backend (at an edge: the regional node) to receiving its response headers.")
 	cacheCounter := func(name, help string) *prometheus.CounterVec {
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help}, []string{"api_id", "stage", "tier"})
 		if e := register(reg, &c); e != nil {
@@ -143,7 +143,7 @@ func (m *metrics) retain(keep map[[3]string]bool) {
 }
 
 // observe counts one finished request. integ is recorded only for
-// requests that called a backend.
+// requests that called a backend, or at an edge a regional node.
 func (s *stageMetrics) observe(status int, latency, integ time.Duration, called bool) {
 	if s == nil {
 		return

@@ -17,13 +17,16 @@ const (
 
 // The pipeline, front to back; each step is a plain http.Handler:
 //
-//	observe  request id, recover, access log, metrics     (static)
+//	observe  request id, internal headers, recover,       (static)
+//	         access log, metrics
 //	resolve  header budget, host → API, path, stage       (static, reads the table)
 //	stage    route match, 404/405                         (compiled per stage)
-//	limitBody → integration (proxy or mock)               (compiled per route)
+//	limitBody → compression → cache → integration         (compiled per route;
+//	         (proxy, mock, or an edge's forwarding)        compression and cache
+//	                                                       only where configured)
 //
-// Later steps (authorizers, throttling, cache) slot in per route, between
-// the router and the integration.
+// Later steps (authorizers, throttling) slot in per route, between the
+// router and the integration.
 func (g *Gateway) pipeline() http.Handler {
 	return observe{g: g, next: resolve{g}}
 }
@@ -118,7 +121,7 @@ func (g *Gateway) finish(ex *exchange, r *http.Request) {
 	if ex.stage != nil {
 		m = ex.stage.metrics
 	}
-	m.observe(ex.status, elapsed, ex.integDur, ex.proxy != nil)
+	m.observe(ex.status, elapsed, ex.integDur, ex.proxy != nil || ex.forward != nil)
 	g.logAccess(r, ex, elapsed)
 	if abort {
 		panic(http.ErrAbortHandler) // let net/http drop the connection quietly

@@ -10,16 +10,16 @@ import (
 	"github.com/portico-gw/portico/configs"
 )
 
-// table is everything the regional endpoint serves at one committed
-// State, compiled. It is immutable once published.
+// table is everything an endpoint serves at one committed State,
+// compiled. It is immutable once published.
 type table struct {
 	index uint64
 	apis  map[string]*apiEntry // by API id (lowercase)
 }
 
 // apiEntry is one API as seen from this endpoint. refuse is set when the
-// API exists but is not served here (not REGIONAL, or another home
-// region); such an entry has no stages.
+// API exists but is not served here (see refuses); such an entry has no
+// stages.
 type apiEntry struct {
 	id, name string
 	refuse   *gatewayError
@@ -85,15 +85,11 @@ func keepCache(st *configs.State, prev *table, api, name string) bool {
 // a regional endpoint serves REGIONAL APIs of its region, an edge EDGE
 // APIs of every region, an origin EDGE APIs of its region.
 func (g *Gateway) refuses(a *configs.API) *gatewayError {
-	want := configs.EndpointRegional
-	if g.cfg.Kind != KindRegional {
-		want = configs.EndpointEdge
-	}
 	switch {
-	case !a.HasEndpointType(want) && want == configs.EndpointEdge:
-		return errNotServedEdge
-	case !a.HasEndpointType(want):
+	case g.cfg.Kind == KindRegional && !a.HasEndpointType(configs.EndpointRegional):
 		return errNotServedRegional
+	case g.cfg.Kind != KindRegional && !a.HasEndpointType(configs.EndpointEdge):
+		return errNotServedEdge
 	case g.cfg.Kind != KindEdge && !strings.EqualFold(a.HomeRegion, g.cfg.Region):
 		return errNotServedRegion
 	}
@@ -111,8 +107,8 @@ type failure struct {
 }
 
 // build compiles st into a new table, reusing unchanged stages of prev.
-// Only the goroutine that owns the table (NewRegional, then the watch
-// loop) calls it.
+// Only the goroutine that owns the table (New, then the watch loop)
+// calls it.
 func (g *Gateway) build(st *configs.State, prev *table) *table {
 	t := emptyTable()
 	failing := map[stageKey]bool{}
@@ -168,8 +164,7 @@ func (g *Gateway) buildAPI(st *configs.State, id string, a *configs.API, prev *t
 // nothing changed, else a fresh compile; when that fails, the previous
 // working table, or failing that a stage that answers 500.
 func (g *Gateway) buildStage(apiID string, a *configs.API, s *configs.Stage, dep *configs.Deployment, old *stage, failing map[stageKey]bool) *stage {
-	apiName := a.Name
-	if old != nil && old.src == s && old.dep == dep && old.apiName == apiName && old.home == a.HomeRegion {
+	if old != nil && old.src == s && old.dep == dep && old.apiName == a.Name && old.home == a.HomeRegion {
 		return old
 	}
 	c, err := g.compileStage(apiID, a, s, dep)
@@ -186,7 +181,7 @@ func (g *Gateway) buildStage(apiID string, a *configs.API, s *configs.Stage, dep
 	if keepOld {
 		return old
 	}
-	return &stage{apiID: apiID, apiName: apiName, name: s.Name, home: a.HomeRegion, src: s, dep: dep, metrics: g.metrics.stage(apiID, apiName, s.Name)}
+	return &stage{apiID: apiID, apiName: a.Name, name: s.Name, home: a.HomeRegion, src: s, dep: dep, metrics: g.metrics.stage(apiID, a.Name, s.Name)}
 }
 
 func (s *stageMetrics) labelSet() [3]string {
@@ -218,7 +213,7 @@ func (g *Gateway) compileStage(apiID string, a *configs.API, s *configs.Stage, d
 			h = &cacheRoute{store: store, policy: cachePolicy(rc, compressMin), next: h}
 		}
 		if g.cfg.Kind != KindOrigin && compressMin < configs.MaxCompressionSize {
-			h = compressor(compressMin, h)
+			h = cache.Compressor(compressMin, h)
 		}
 		if err := rt.add(op, limitBody(h)); err != nil {
 			return nil, err
@@ -246,11 +241,11 @@ func (g *Gateway) compileIntegration(op configs.Operation, vars map[string]strin
 	case configs.IntegrationMock:
 		return newMock(in), nil
 	case configs.IntegrationHTTPProxy:
+		timeout := in.Timeout.D()
+		if timeout <= 0 {
+			timeout = configs.DefaultIntegrationTimeout
+		}
 		if g.cfg.Kind == KindEdge {
-			timeout := in.Timeout.D()
-			if timeout <= 0 {
-				timeout = configs.DefaultIntegrationTimeout
-			}
 			return &forwardRoute{f: g.forward, region: home, timeout: timeout + edgeTimeoutMargin}, nil
 		}
 		var params []string
@@ -270,10 +265,6 @@ func (g *Gateway) compileIntegration(op configs.Operation, vars map[string]strin
 			// Served as 500 per request, like a URI that only turns
 			// invalid after substitution; logged here once.
 			g.log.Warn("integration URI is invalid", "route", op.Key(), "uri", in.URI)
-		}
-		timeout := in.Timeout.D()
-		if timeout <= 0 {
-			timeout = configs.DefaultIntegrationTimeout
 		}
 		return &proxyRoute{target: target, method: in.Method, timeout: timeout, rp: g.proxy, log: g.log}, nil
 	default:

@@ -86,15 +86,19 @@ func (c *cli) stagesUpdateCmd(path func(*cobra.Command, bool) (*Client, string, 
 			if f.Changed("cache-enabled") {
 				patch["enabled"] = enabled
 			}
-			for flag, v := range map[string]string{"cache-ttl": ttl, "cache-stale-while-revalidate": swr, "cache-stale-if-error": sie} {
-				if !f.Changed(flag) {
+			for _, d := range []struct{ flag, key, value string }{
+				{"cache-ttl", "ttl", ttl},
+				{"cache-stale-while-revalidate", "stale_while_revalidate", swr},
+				{"cache-stale-if-error", "stale_if_error", sie},
+			} {
+				if !f.Changed(d.flag) {
 					continue
 				}
-				d, err := parseSeconds(v)
+				v, err := parseSeconds(d.value)
 				if err != nil {
-					return fmt.Errorf("--%s: %w", flag, err)
+					return fmt.Errorf("--%s: %w", d.flag, err)
 				}
-				patch[map[string]string{"cache-ttl": "ttl", "cache-stale-while-revalidate": "stale_while_revalidate", "cache-stale-if-error": "stale_if_error"}[flag]] = d.String()
+				patch[d.key] = v.String()
 			}
 			if f.Changed("cache-capacity") {
 				b, err := configs.ParseByteSize(capacity)

@@ -216,11 +216,7 @@ func (c *cli) apisCmd() *cobra.Command {
 			return c.print(res.APIs, func(w io.Writer) {
 				var rows [][]string
 				for _, a := range res.APIs {
-					types := make([]string, len(a.EndpointTypes))
-					for i, t := range a.EndpointTypes {
-						types[i] = string(t)
-					}
-					rows = append(rows, []string{a.ID, a.Name, string(a.Kind), strings.Join(types, ","), a.HomeRegion, fmt.Sprint(len(a.Operations()))})
+					rows = append(rows, []string{a.ID, a.Name, string(a.Kind), joinTypes(a.EndpointTypes), a.HomeRegion, fmt.Sprint(len(a.Operations()))})
 				}
 				table(w, "ID\tNAME\tKIND\tENDPOINTS\tREGION\tOPERATIONS", rows)
 			})

@@ -173,13 +173,52 @@ func TestEdgesCacheFlushAndHTTP3(t *testing.T) {
 	}
 
 	// Per-tier cache metrics on both kinds of node.
-	for _, n := range []*testNode{edges[0], ctl} {
-		tier := map[*testNode]string{edges[0]: "edge", ctl: "regional"}[n]
+	for _, tc := range []struct {
+		n    *testNode
+		tier string
+	}{{edges[0], "edge"}, {ctl, "regional"}} {
+		n, tier := tc.n, tc.tier
 		metrics := scrape(t, n)
 		for _, name := range []string{"portico_CacheHitCount", "portico_CacheMissCount"} {
 			if !strings.Contains(metrics, name+"{api_id=\""+id+"\"") || !strings.Contains(metrics, `tier="`+tier+`"`) {
 				t.Errorf("%s /metrics lacks %s for tier %s", n.node.Name(), name, tier)
 			}
+			if !hasSeries(metrics, name+"{api_id=\""+id+"\"", `tier="`+tier+`"`) {
+				t.Errorf("%s /metrics has no %s series of %s with tier %s", n.node.Name(), name, id, tier)
+			}
+		}
+	}
+}
+
+// hasSeries reports whether a line of a /metrics scrape starts with
+// prefix and contains label.
+func hasSeries(metrics, prefix, label string) bool {
+	for line := range strings.Lines(metrics) {
+		if strings.HasPrefix(line, prefix) && strings.Contains(line, label) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEdgeHost(t *testing.T) {
+	t.Parallel()
+	const suffix = ".edge.portico.test"
+	for host, want := range map[string]bool{
+		"abc.edge.portico.test":       true,
+		"ABC.Edge.Portico.Test:8443":  true,
+		"abc.edge.portico.test.":      true,
+		"abc.edge.portico.test.:443":  true,
+		"edge.portico.test":           false,
+		".edge.portico.test":          true, // as before; the origin answers 404
+		"abc.us-east-1.portico.test":  false,
+		"abc.edge.portico.test.evil":  false,
+		"10.0.0.1:7443":               false,
+		"[::1]:7443":                  false,
+		"abc.edge.portico.testing:80": false,
+	} {
+		if got := edgeHost(host, suffix); got != want {
+			t.Errorf("edgeHost(%q) = %v, want %v", host, got, want)
 		}
 	}
 }

@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -31,26 +29,41 @@ type runningEndpoint struct {
 func (n *Node) startEndpoint(gw *endpoints.Gateway, errc chan<- error) (*runningEndpoint, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	re := &runningEndpoint{gw: gw, stop: stop, done: make(chan struct{})}
+	spawn := func(f func()) { go func() { defer close(re.done); f() }() }
+	if err := startRunner(ctx, gw, string(gw.Kind())+" endpoint", spawn, errc); err != nil {
+		stop()
+		return nil, err
+	}
+	return re, nil
+}
+
+// runner is a server the node starts and waits for (etcd embed's shape):
+// Run blocks until ctx is done; Ready is closed once it serves.
+type runner interface {
+	Run(ctx context.Context) error
+	Ready() <-chan struct{}
+}
+
+// startRunner runs r.Run(ctx) on a goroutine that spawn starts (and owns)
+// and waits until r is ready. A failure before that is returned as it is;
+// a later one goes to errc, prefixed with what, without blocking (the
+// node stops on the first error anyway).
+func startRunner(ctx context.Context, r runner, what string, spawn func(func()), errc chan<- error) error {
 	failed := make(chan error, 1)
-	go func() {
-		defer close(re.done)
-		if err := gw.Run(ctx); err != nil {
-			err = fmt.Errorf("%s endpoint: %w", gw.Kind(), err)
+	spawn(func() {
+		if err := r.Run(ctx); err != nil {
+			failed <- err
 			select {
-			case failed <- err:
-			default:
-			}
-			select {
-			case errc <- err:
+			case errc <- fmt.Errorf("%s: %w", what, err):
 			default:
 			}
 		}
-	}()
+	})
 	select {
-	case <-gw.Ready():
-		return re, nil
+	case <-r.Ready():
+		return nil
 	case err := <-failed:
-		return nil, err
+		return err
 	}
 }
 
@@ -112,38 +125,45 @@ func (n *Node) gateways() []*endpoints.Gateway {
 	return out
 }
 
-// upstreams lists, for an edge, the regional nodes of a region that look
-// healthy in gossip. The list is rebuilt when membership changes and at
-// least every upstreamRefresh (round trips drift without membership
-// changes); between rebuilds a call costs an atomic load and a copy.
+// upstreams lists, for an edge, the regional nodes of each region that
+// look healthy in gossip. follow rebuilds the list when membership
+// changes and at least every upstreamRefresh (round trips drift without
+// membership changes); Regional, called for every forwarded request, only
+// loads it.
 type upstreams struct {
-	g    atomic.Pointer[cluster.Gossip]
-	view atomic.Pointer[upstreamView]
+	byRegion atomic.Pointer[map[string][]endpoints.Upstream]
 }
 
 const upstreamRefresh = 2 * time.Second
 
-type upstreamView struct {
-	changed  <-chan struct{}
-	built    time.Time
-	byRegion map[string][]endpoints.Upstream
-}
-
+// Regional implements endpoints.Upstreams. The slice is shared.
 func (u *upstreams) Regional(region string) []endpoints.Upstream {
-	g := u.g.Load()
-	if g == nil {
-		return nil
+	if m := u.byRegion.Load(); m != nil {
+		return (*m)[region]
 	}
-	v := u.view.Load()
-	if v == nil || closed(v.changed) || time.Since(v.built) > upstreamRefresh {
-		v = buildUpstreams(g)
-		u.view.Store(v)
-	}
-	return slices.Clone(v.byRegion[region])
+	return nil
 }
 
-func buildUpstreams(g *cluster.Gossip) *upstreamView {
-	v := &upstreamView{changed: g.Changed(), built: time.Now(), byRegion: map[string][]endpoints.Upstream{}}
+// follow keeps the list current until ctx is done. It takes the Changed
+// channel before reading the members, so no change is missed.
+func (u *upstreams) follow(ctx context.Context, g *cluster.Gossip) {
+	tick := time.NewTicker(upstreamRefresh)
+	defer tick.Stop()
+	for {
+		changed := g.Changed()
+		u.update(g)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// update rebuilds the list from g's members and their round trips.
+func (u *upstreams) update(g *cluster.Gossip) {
+	byRegion := map[string][]endpoints.Upstream{}
 	for _, m := range g.Members() {
 		addr := m.Meta.Addrs["internal"]
 		if m.Status != cluster.MemberAlive || m.Meta.Health != cluster.HealthOK || addr == "" ||
@@ -151,34 +171,20 @@ func buildUpstreams(g *cluster.Gossip) *upstreamView {
 			continue
 		}
 		rtt, _ := g.RTT(m.Name)
-		v.byRegion[m.Meta.Region] = append(v.byRegion[m.Meta.Region], endpoints.Upstream{Name: m.Name, Addr: addr, RTT: rtt})
+		byRegion[m.Meta.Region] = append(byRegion[m.Meta.Region], endpoints.Upstream{Name: m.Name, Addr: addr, RTT: rtt})
 	}
-	return v
+	u.byRegion.Store(&byRegion)
 }
 
-func closed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
+// edgeHost reports whether host is an edge invoke host, "{apiId}" and
+// suffix (".edge.{zone}", lowercase): the requests an origin endpoint
+// answers on the internal listener. The port is ignored, case does not
+// matter and a trailing dot is allowed. Every request on the internal
+// listener asks, so it allocates nothing.
+func edgeHost(host, suffix string) bool {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
 	}
-}
-
-// edgeHost reports whether host is an edge invoke host of zone, the
-// requests an origin endpoint answers on the internal listener.
-func edgeHost(host, zone string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	return strings.HasSuffix(host, ".edge."+strings.ToLower(strings.Trim(zone, ".")))
-}
-
-// originTLS is the origin endpoint's HTTP/3 server config: the node's
-// cluster certificate, and only clients with one.
-func originTLS(server *tls.Config) *tls.Config {
-	c := server.Clone()
-	c.NextProtos = nil
-	return c
+	host = strings.TrimSuffix(host, ".")
+	return len(host) >= len(suffix) && strings.EqualFold(host[len(host)-len(suffix):], suffix)
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -239,7 +240,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		}
 		// HTTP/3 from edges on the internal listener's port number (UDP);
 		// HTTP/2 from edges reaches Handler through the internal listener.
-		if origin, err = start(endpoints.New(base(endpoints.KindOrigin, internalLn.Addr().String(), originTLS(mt.Server)))); err != nil {
+		if origin, err = start(endpoints.New(base(endpoints.KindOrigin, internalLn.Addr().String(), mt.Server))); err != nil {
 			return fmt.Errorf("origin endpoint: %w", err)
 		}
 	}
@@ -262,7 +263,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		n.addrs.Regional = regional.Addr().String()
 	}
 	if edge != nil {
-		n.addrs.Edge = cmp.Or(cfg.Edge.Advertise, edge.Addr().String())
+		n.addrs.Edge = edge.Addr().String() // listening, as Regional: DNS answers need addresses, advertise may be a name
 	}
 	if store != nil {
 		n.addrs.Raft = store.RaftAddr()
@@ -293,8 +294,12 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	n.ups.g.Store(g)
 	cleanup = append(cleanup, func() { g.Shutdown() })
+	if edge != nil {
+		// Until the list is built the edge answers misses with 503.
+		n.ups.update(g)
+		goRun(func() { n.ups.follow(runCtx, g) })
+	}
 	n.mu.Lock()
 	n.addrs.Gossip = g.LocalAddr()
 	n.store, n.gossip, n.served = store, g, served
@@ -313,21 +318,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("dns: %w", err)
 		}
-		dnsDone := make(chan error, 1)
-		goRun(func() { dnsDone <- dnsServer.Run(runCtx) })
-		select {
-		case <-dnsServer.Ready():
-		case err := <-dnsDone:
+		if err := startRunner(runCtx, dnsServer, "dns", goRun, errc); err != nil {
 			return fmt.Errorf("dns: %w", err)
 		}
-		goRun(func() {
-			if err := <-dnsDone; err != nil {
-				select {
-				case errc <- fmt.Errorf("dns: %w", err):
-				default:
-				}
-			}
-		})
 		n.mu.Lock()
 		n.addrs.DNS = dnsServer.Addr().String()
 		n.mu.Unlock()
@@ -360,15 +353,11 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	}
 	regionalPort := 0
 	if regional != nil {
-		regionalPort = portOf(regional.Addr().String())
-		if cfg.Regional.Advertise != "" {
-			regionalPort = portOf(cfg.Regional.Advertise)
-		}
+		regionalPort = portOf(cmp.Or(cfg.Regional.Advertise, regional.Addr().String()))
 	}
-	edgePort := portOf(cmp.Or(cfg.Edge.Advertise, cfg.Edge.Listen))
-	if edge != nil && cfg.Edge.Advertise == "" {
-		edgePort = portOf(edge.Addr().String())
-	}
+	// The advertised port, else the one listened on; a node without the
+	// edge role names the configured edge port.
+	edgePort := portOf(cmp.Or(cfg.Edge.Advertise, n.addrs.Edge, cfg.Edge.Listen))
 	admin := &Admin{
 		store: adminStore, region: cfg.Region, log: n.log.With("component", "admin"), now: time.Now,
 		metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
@@ -392,8 +381,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	var internalHandler http.Handler = internalMux
 	if origin != nil {
 		// Edges forward over HTTP/2 here when HTTP/3 does not get through.
+		edgeSuffix := ".edge." + strings.ToLower(strings.Trim(cfg.Zone, "."))
 		internalHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if edgeHost(r.Host, cfg.Zone) {
+			if edgeHost(r.Host, edgeSuffix) {
 				origin.Handler().ServeHTTP(w, r)
 				return
 			}
@@ -424,7 +414,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	health.set(cluster.HealthOK)
 	close(n.ready)
-	n.log.Info("node ready", "region", cfg.Region, "roles", cfg.Roles, "admin", n.addrs.Admin, "regional", n.addrs.Regional, "gossip", n.addrs.Gossip)
+	n.log.Info("node ready", "region", cfg.Region, "roles", cfg.Roles, "admin", n.addrs.Admin, "regional", n.addrs.Regional, "edge", n.addrs.Edge, "dns", n.addrs.DNS, "gossip", n.addrs.Gossip)
 
 	select {
 	case <-ctx.Done():
