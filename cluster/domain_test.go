@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/portico-gw/portico/configs"
 )
 
@@ -26,53 +24,37 @@ func testDomain(name string, mappings ...configs.BasePathMapping) *configs.Domai
 }
 
 func TestStoreDomainsSurviveReopen(t *testing.T) {
-	for _, snap := range []bool{false, true} {
-		t.Run(map[bool]string{false: "log-replay", true: "snapshot"}[snap], func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			s := openStore(t, dir)
-			ctx := context.Background()
-			a := testAPI("dmndmndmnd")
-			if err := s.PutAPI(ctx, a); err != nil {
-				t.Fatal(err)
+	testSurvivesReopen(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := testAPI("dmndmndmnd")
+		if err := s.PutAPI(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		deployAPI(t, s, a, "dep001", "prod")
+		shop := testDomain("shop.example.com",
+			configs.BasePathMapping{BasePath: "pets", APIID: a.ID, Stage: "prod"},
+			configs.BasePathMapping{APIID: a.ID, Stage: "prod"})
+		gone := testDomain("gone.example.com")
+		for _, d := range []*configs.Domain{shop, gone} {
+			if err := s.PutDomain(ctx, d); err != nil {
+				t.Fatalf("put domain %s: %v", d.Name, err)
 			}
-			deployAPI(t, s, a, "dep001", "prod")
-			shop := testDomain("shop.example.com",
-				configs.BasePathMapping{BasePath: "pets", APIID: a.ID, Stage: "prod"},
-				configs.BasePathMapping{APIID: a.ID, Stage: "prod"})
-			gone := testDomain("gone.example.com")
-			for _, d := range []*configs.Domain{shop, gone} {
-				if err := s.PutDomain(ctx, d); err != nil {
-					t.Fatalf("put domain %s: %v", d.Name, err)
-				}
-			}
-			if err := s.DeleteDomain(ctx, gone.Name); err != nil {
-				t.Fatal(err)
-			}
-			if snap {
-				if err := s.Snapshot(); err != nil {
-					t.Fatalf("snapshot: %v", err)
-				}
-			}
-			want := s.State()
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-
-			s2 := openStore(t, dir)
-			defer s2.Close()
-			st := s2.State()
-			if got := st.Domain("shop.example.com"); !reflect.DeepEqual(got, want.Domain("shop.example.com")) {
-				t.Fatalf("domain after reopen = %+v, want %+v", got, shop)
-			}
-			if st.Domain("gone.example.com") != nil || len(st.DomainList()) != 1 {
-				t.Fatalf("deleted domain came back: %v", st.DomainList())
-			}
-			if m, rest := st.Domain("shop.example.com").Match("/pets/pets/1"); m == nil || m.Stage != "prod" || rest != "/pets/1" {
-				t.Fatalf("match after reopen = %+v %q", m, rest)
-			}
-		})
-	}
+		}
+		if err := s.DeleteDomain(ctx, gone.Name); err != nil {
+			t.Fatal(err)
+		}
+	}, func(t *testing.T, before, st *configs.State) {
+		want := before.Domain("shop.example.com")
+		if got := st.Domain("shop.example.com"); want == nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("domain after reopen = %+v, want %+v", got, want)
+		}
+		if st.Domain("gone.example.com") != nil || len(st.DomainList()) != 1 {
+			t.Fatalf("deleted domain came back: %v", st.DomainList())
+		}
+		if m, rest := st.Domain("shop.example.com").Match("/pets/pets/1"); m == nil || m.Stage != "prod" || rest != "/pets/1" {
+			t.Fatalf("match after reopen = %+v %q", m, rest)
+		}
+	})
 }
 
 func TestStoreRefusesToOrphanMappings(t *testing.T) {
@@ -141,11 +123,7 @@ func TestFSMDomainEntriesDeterministic(t *testing.T) {
 	t.Parallel()
 	a := testAPI("eeeeeeeeee")
 	m := configs.BasePathMapping{BasePath: "v1", APIID: a.ID, Stage: "s"}
-	var entries [][]byte
-	for _, e := range []struct {
-		t    entryType
-		body any
-	}{
+	log := []logEntry{
 		{entryPutAPI, putAPI{API: a}},
 		{entryPutDomain, putDomain{Domain: testDomain("early.example.com", m)}}, // 2: no stage yet
 		{entryDeploy, deploy{Deployment: &configs.Deployment{ID: "d1", APIID: a.ID, API: *a}, Stage: &configs.Stage{APIID: a.ID, Name: "s", DeploymentID: "d1"}}},
@@ -154,38 +132,19 @@ func TestFSMDomainEntriesDeterministic(t *testing.T) {
 		{entryDeleteAPI, deleteAPI{ID: a.ID}},                   // 6: mapped
 		{entryPutDomain, putDomain{Domain: testDomain("other.example.com")}},
 		{entryDeleteDomain, deleteDomain{Name: "other.example.com"}},
-	} {
-		b, err := encode(e.t, e.body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries = append(entries, b)
 	}
-	run := func() (*configs.State, []any) {
-		f := newFSM()
-		var results []any
-		for i, e := range entries {
-			results = append(results, f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: e}))
-		}
-		return f.State(), results
-	}
-	s1, r1 := run()
-	s2, _ := run()
-	j1, _ := json.Marshal(s1)
-	j2, _ := json.Marshal(s2)
-	if string(j1) != string(j2) {
-		t.Fatalf("two replicas applying the same log diverged:\n%s\n%s", j1, j2)
-	}
+	s1, _, r1, _ := twoReplicas(t, log)
 	for i, want := range []bool{false, true, false, false, true, true, false, false} {
 		if failed := r1[i] != nil; failed != want {
-			t.Errorf("entry %d (%s): result %v, want failure %v", i+1, entryType(entries[i][0]), r1[i], want)
+			t.Errorf("entry %d (%s): result %v, want failure %v", i+1, log[i].t, r1[i], want)
 		}
 	}
 	if s1.Domain("early.example.com") != nil || s1.Domain("other.example.com") != nil || s1.Stage(a.ID, "s") == nil || s1.API(a.ID) == nil {
+		j1, _ := json.Marshal(s1)
 		t.Fatalf("state after the log: %s", j1)
 	}
-	if s1.Index != uint64(len(entries)) {
-		t.Fatalf("index = %d, want %d", s1.Index, len(entries))
+	if s1.Index != uint64(len(log)) {
+		t.Fatalf("index = %d, want %d", s1.Index, len(log))
 	}
 
 	// A snapshot of the state restores the domains on a fresh replica.

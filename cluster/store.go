@@ -365,15 +365,23 @@ func (s *Store) TransferLeadership(ctx context.Context) error {
 
 func (s *Store) leaderOnly() error {
 	if !s.IsLeader() {
-		addr, id := s.raft.LeaderWithID()
-		return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+		return s.notLeader()
 	}
 	return nil
 }
 
+// notLeader is ErrNotLeader naming the leader as this node knows it now.
+func (s *Store) notLeader() *ErrNotLeader {
+	addr, id := s.raft.LeaderWithID()
+	return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+}
+
+// timeout is how long a raft call may wait: until ctx's deadline, or
+// 10 s without one. It is never zero or negative, which raft would take
+// as "no timeout".
 func (s *Store) timeout(ctx context.Context) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
-		return time.Until(dl)
+		return max(time.Until(dl), time.Millisecond)
 	}
 	return 10 * time.Second
 }
@@ -386,8 +394,7 @@ func (s *Store) wait(ctx context.Context, what string, f raft.Future) error {
 	case err := <-done:
 		if err != nil {
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-				addr, id := s.raft.LeaderWithID()
-				return &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+				return s.notLeader()
 			}
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -525,8 +532,10 @@ func (s *Store) FlushCache(ctx context.Context, apiID, stage, prefix string, at 
 	return s.applyAt(ctx, entryFlushCache, flushCache{APIID: apiID, Stage: stage, Prefix: prefix, At: at})
 }
 
-// apply appends one entry and waits until it is applied here. It may
-// block up to the context's deadline (at most 10 s).
+// apply appends one entry and waits until it is applied here. The
+// context's deadline (10 s without one) bounds the wait for Raft to take
+// the entry; then it waits until the entry is applied or leadership is
+// lost.
 func (s *Store) apply(ctx context.Context, t entryType, body any) error {
 	_, err := s.applyAt(ctx, t, body)
 	return err
@@ -541,17 +550,15 @@ func (s *Store) applyAt(ctx context.Context, t entryType, body any) (uint64, err
 	if err != nil {
 		return 0, err
 	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("raft apply %s: %w", t, err) // nothing appended
 	}
-	f := s.raft.Apply(data, timeout)
+	f := s.raft.Apply(data, s.timeout(ctx))
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
 			// Refused before it reached the log: safe to resend.
-			addr, id := s.raft.LeaderWithID()
-			return 0, &ErrNotLeader{Leader: string(addr), LeaderID: string(id)}
+			return 0, s.notLeader()
 		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
 			return 0, fmt.Errorf("raft apply %s: %w", t, ErrOutcomeUnknown)
 		}

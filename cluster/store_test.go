@@ -63,45 +63,55 @@ func deployAPI(t *testing.T, s *Store, a *configs.API, depID, stage string) {
 	}
 }
 
-func TestStoreSurvivesReopen(t *testing.T) {
+// testSurvivesReopen writes to a fresh store, closes it and reopens it,
+// twice: once replaying the log, once from a snapshot taken after the
+// writes. check gets the state before closing and the reopened one.
+func testSurvivesReopen(t *testing.T, write func(t *testing.T, s *Store), check func(t *testing.T, before, after *configs.State)) {
+	t.Helper()
 	for _, snap := range []bool{false, true} {
 		t.Run(map[bool]string{false: "log-replay", true: "snapshot"}[snap], func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			s := openStore(t, dir)
-			a := testAPI("abcdefghij")
-			if err := s.PutAPI(context.Background(), a); err != nil {
-				t.Fatalf("put api: %v", err)
-			}
-			deployAPI(t, s, a, "dep001", "prod")
+			write(t, s)
 			if snap {
 				if err := s.Snapshot(); err != nil {
 					t.Fatalf("snapshot: %v", err)
 				}
 			}
-			want := s.State().Index
+			before := s.State()
 			if err := s.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
-
 			s2 := openStore(t, dir)
 			defer s2.Close()
-			st := s2.State()
-			if st.Index < want {
-				t.Fatalf("state index after reopen = %d, want >= %d", st.Index, want)
-			}
-			if got := st.API("abcdefghij"); got == nil || got.Name != "pets" {
-				t.Fatalf("api after reopen = %+v", got)
-			}
-			stage := st.Stage("abcdefghij", "prod")
-			if stage == nil || stage.DeploymentID != "dep001" || stage.Variables["k"] != "v" {
-				t.Fatalf("stage after reopen = %+v", stage)
-			}
-			if d := st.Deployment("abcdefghij", "dep001"); d == nil || d.API.Resources[0].Path != "/pets/{id}" {
-				t.Fatalf("deployment after reopen = %+v", d)
-			}
+			check(t, before, s2.State())
 		})
 	}
+}
+
+func TestStoreSurvivesReopen(t *testing.T) {
+	testSurvivesReopen(t, func(t *testing.T, s *Store) {
+		a := testAPI("abcdefghij")
+		if err := s.PutAPI(context.Background(), a); err != nil {
+			t.Fatalf("put api: %v", err)
+		}
+		deployAPI(t, s, a, "dep001", "prod")
+	}, func(t *testing.T, before, st *configs.State) {
+		if st.Index < before.Index {
+			t.Fatalf("state index after reopen = %d, want >= %d", st.Index, before.Index)
+		}
+		if got := st.API("abcdefghij"); got == nil || got.Name != "pets" {
+			t.Fatalf("api after reopen = %+v", got)
+		}
+		stage := st.Stage("abcdefghij", "prod")
+		if stage == nil || stage.DeploymentID != "dep001" || stage.Variables["k"] != "v" {
+			t.Fatalf("stage after reopen = %+v", stage)
+		}
+		if d := st.Deployment("abcdefghij", "dep001"); d == nil || d.API.Resources[0].Path != "/pets/{id}" {
+			t.Fatalf("deployment after reopen = %+v", d)
+		}
+	})
 }
 
 func TestStoreConflicts(t *testing.T) {
@@ -141,6 +151,36 @@ func TestStoreConflicts(t *testing.T) {
 	}
 }
 
+// TestStoreFlushCache: a flush is recorded on its stage with the entry's
+// log index as its sequence number, which FlushCache returns; a flush of
+// a stage that is gone is refused by the log.
+func TestStoreFlushCache(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	a := testAPI("ffffffffff")
+	if err := s.PutAPI(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	deployAPI(t, s, a, "dep001", "prod")
+	at := time.Unix(1700000100, 0).UTC()
+	for _, prefix := range []string{"/pets", ""} {
+		seq, err := s.FlushCache(ctx, a.ID, "prod", prefix, at)
+		if err != nil {
+			t.Fatalf("flush %q: %v", prefix, err)
+		}
+		st := s.State()
+		flushes := st.Stage(a.ID, "prod").CacheFlushes
+		if seq != st.Index || len(flushes) == 0 || flushes[len(flushes)-1] != (configs.CacheFlush{Seq: seq, Prefix: prefix, At: at}) {
+			t.Fatalf("flush %q: seq %d at state index %d, stage flushes %+v", prefix, seq, st.Index, flushes)
+		}
+	}
+	if _, err := s.FlushCache(ctx, a.ID, "nope", "", at); !errors.Is(err, ErrConflict) {
+		t.Fatalf("flush of a missing stage: err = %v, want ErrConflict", err)
+	}
+}
+
 func TestChangedFiresOnApply(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, t.TempDir())
@@ -174,20 +214,19 @@ func TestFSMPanicsOnUndecodableEntry(t *testing.T) {
 	}
 }
 
-func TestFSMDeterministic(t *testing.T) {
-	t.Parallel()
-	a := testAPI("dddddddddd")
+// logEntry is one entry of a test's Raft log.
+type logEntry struct {
+	t    entryType
+	body any
+}
+
+// twoReplicas applies log, from index 1, on two fresh FSMs as two
+// replicas would, and fails the test if their states differ. It returns
+// each replica's state and the result of each entry.
+func twoReplicas(t *testing.T, log []logEntry) (s1, s2 *configs.State, r1, r2 []any) {
+	t.Helper()
 	var entries [][]byte
-	for _, e := range []struct {
-		t    entryType
-		body any
-	}{
-		{entryPutAPI, putAPI{API: a}},
-		{entryDeploy, deploy{Deployment: &configs.Deployment{ID: "d1", APIID: a.ID, API: *a}, Stage: &configs.Stage{APIID: a.ID, Name: "s", DeploymentID: "d1"}}},
-		{entryDeleteDeployment, deleteDeployment{APIID: a.ID, ID: "d1"}},
-		{entryDeleteStage, deleteStage{APIID: a.ID, Name: "s"}},
-		{entryDeleteDeployment, deleteDeployment{APIID: a.ID, ID: "d1"}},
-	} {
+	for _, e := range log {
 		b, err := encode(e.t, e.body)
 		if err != nil {
 			t.Fatal(err)
@@ -202,13 +241,26 @@ func TestFSMDeterministic(t *testing.T) {
 		}
 		return f.State(), results
 	}
-	s1, r1 := run()
-	s2, r2 := run()
+	s1, r1 = run()
+	s2, r2 = run()
 	j1, _ := json.Marshal(s1)
 	j2, _ := json.Marshal(s2)
 	if string(j1) != string(j2) {
 		t.Fatalf("two replicas applying the same log diverged:\n%s\n%s", j1, j2)
 	}
+	return s1, s2, r1, r2
+}
+
+func TestFSMDeterministic(t *testing.T) {
+	t.Parallel()
+	a := testAPI("dddddddddd")
+	s1, s2, r1, r2 := twoReplicas(t, []logEntry{
+		{entryPutAPI, putAPI{API: a}},
+		{entryDeploy, deploy{Deployment: &configs.Deployment{ID: "d1", APIID: a.ID, API: *a}, Stage: &configs.Stage{APIID: a.ID, Name: "s", DeploymentID: "d1"}}},
+		{entryDeleteDeployment, deleteDeployment{APIID: a.ID, ID: "d1"}},
+		{entryDeleteStage, deleteStage{APIID: a.ID, Name: "s"}},
+		{entryDeleteDeployment, deleteDeployment{APIID: a.ID, ID: "d1"}},
+	})
 	if len(s1.DeploymentList(a.ID)) != 0 || len(s2.DeploymentList(a.ID)) != 0 {
 		t.Fatal("deployment should be deleted after its stage is gone")
 	}
@@ -323,5 +375,27 @@ func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
 	next := leaderOf(rest)
 	if next.State().API(last) == nil {
 		t.Fatalf("the new leader accepts writes at index %d without the last acknowledged write", next.State().Index)
+	}
+}
+
+// TestStoreWriteAfterDeadline: a write whose context has already ended is
+// refused before anything is appended (raft would take a zero timeout as
+// none and wait without bound).
+func TestStoreWriteAfterDeadline(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	before := s.State().Index
+	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	err := s.PutAPI(ctx, testAPI("dddddddddd"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PutAPI after the deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if s.State().Index != before || s.State().API("dddddddddd") != nil {
+		t.Fatalf("a refused write changed the state: index %d → %d", before, s.State().Index)
+	}
+	if d := s.timeout(ctx); d <= 0 {
+		t.Fatalf("timeout of an ended context = %v, want a small positive bound", d)
 	}
 }

@@ -21,14 +21,46 @@ func baseState() *State {
 	return s
 }
 
+// stateWrite is one writer of a State and what the state it returns
+// must hold.
+type stateWrite struct {
+	name  string
+	write func(s *State) *State
+	check func(t *testing.T, n *State)
+}
+
+// testStateWrites runs each write on a fresh base(): it must return a new
+// state at index that passes check, and leave the original as it was.
+func testStateWrites(t *testing.T, base func() *State, index uint64, tests []stateWrite) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := base()
+			before, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := tt.write(s)
+			if n == s {
+				t.Fatal("writer returned the same *State")
+			}
+			if n.Index != index {
+				t.Errorf("new index %d, want %d", n.Index, index)
+			}
+			tt.check(t, n)
+			after, _ := json.Marshal(s)
+			if string(before) != string(after) {
+				t.Fatalf("original state changed\nbefore %s\n after %s", before, after)
+			}
+		})
+	}
+}
+
 func TestStateWritersDoNotMutate(t *testing.T) {
 	t.Parallel()
 	const api = "a1b2c3d4e5"
-	tests := []struct {
-		name  string
-		write func(s *State) *State
-		check func(t *testing.T, n *State)
-	}{
+	testStateWrites(t, baseState, 9, []stateWrite{
 		{"WithIndex", func(s *State) *State { return s.WithIndex(9) }, func(t *testing.T, n *State) {
 			if len(n.APIs) != 2 {
 				t.Errorf("apis %d", len(n.APIs))
@@ -76,29 +108,7 @@ func TestStateWritersDoNotMutate(t *testing.T) {
 				t.Error("wrong stage removed")
 			}
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := baseState()
-			before, err := json.Marshal(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := tt.write(s)
-			if n == s {
-				t.Fatal("writer returned the same *State")
-			}
-			if n.Index != 9 {
-				t.Errorf("new index %d, want 9", n.Index)
-			}
-			tt.check(t, n)
-			after, _ := json.Marshal(s)
-			if string(before) != string(after) {
-				t.Fatalf("original state changed\nbefore %s\n after %s", before, after)
-			}
-		})
-	}
+	})
 }
 
 func TestDeploymentListNewestFirst(t *testing.T) {
@@ -176,9 +186,10 @@ func TestAPIListAndNamed(t *testing.T) {
 	}
 }
 
-func TestStateSnapshotRoundTrip(t *testing.T) {
-	t.Parallel()
-	s := baseState()
+// snapshotRoundTrip writes s as a snapshot and reads it back, which must
+// give s again; it returns the snapshot's JSON.
+func snapshotRoundTrip(t *testing.T, s *State) []byte {
+	t.Helper()
 	b, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)
@@ -188,8 +199,14 @@ func TestStateSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(back.Normalize(), s) {
-		t.Fatalf("snapshot round trip differs")
+		t.Fatalf("snapshot round trip differs:\n%s", b)
 	}
+	return b
+}
+
+func TestStateSnapshotRoundTrip(t *testing.T) {
+	t.Parallel()
+	snapshotRoundTrip(t, baseState())
 	empty := (&State{}).Normalize()
 	if empty.APIs == nil || empty.Deployments == nil || empty.Stages == nil {
 		t.Fatal("Normalize left a nil map")

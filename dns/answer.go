@@ -150,12 +150,7 @@ func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool
 	case kindNS, kindNode:
 		return appendFamily(nil, e.node.Public, fam, limit), nil, false, "the node's public addresses"
 	case kindRegional, kindPrivate:
-		var with []*Node
-		for _, n := range ix.regional[e.region] {
-			if hasFamily(addrsOf(n, e.kind), fam) {
-				with = append(with, n)
-			}
-		}
+		with := withFamily(ix.regional[e.region], e.kind, fam)
 		if len(with) == 0 {
 			why := ""
 			if explain {
@@ -218,11 +213,25 @@ func privateScope(ix *index, cl *client) uint8 {
 	return uint8(splitBits(cl.net, ix.nets, false))
 }
 
+// addrsOf are the addresses n is answered with for a name of kind k:
+// private ones for private names, else public ones.
 func addrsOf(n *Node, k kind) []netip.Addr {
 	if k == kindPrivate {
 		return n.Private
 	}
 	return n.Public
+}
+
+// withFamily are the nodes that have an address of family fam among
+// those answered for a name of kind k.
+func withFamily(nodes []*Node, k kind, fam int) []*Node {
+	var out []*Node
+	for _, n := range nodes {
+		if hasFamily(addrsOf(n, k), fam) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // appendFamily appends the addresses of family fam in addrs to out,

@@ -189,6 +189,10 @@ func TestIndexConflicts(t *testing.T) {
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		t.Errorf("upper-case API id not answered: %v", r)
 	}
+	// The name the API's regional name would take keeps its first
+	// meaning: the node's address, not the (empty) region "nodes".
+	r = serveMsg(t, s, query{name: "use-reg-1.nodes." + testZone, qtype: dns.TypeA}.msg(), "127.0.0.1:5300")
+	sameRRs(t, "answer", r.Answer, []string{"use-reg-1.nodes.portico.localhost. 60 IN A 192.0.2.21"})
 	for _, want := range []string{"not a DNS label", "custom domain inside the zone", "name conflict"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %q", want)

@@ -40,10 +40,7 @@ func BenchmarkServeUDP(b *testing.B) {
 	s := benchServer(b)
 	for _, bq := range benchQueries {
 		b.Run(bq.name, func(b *testing.B) {
-			raw, err := bq.q.msg().Pack()
-			if err != nil {
-				b.Fatal(err)
-			}
+			raw := mustPack(b, bq.q.msg())
 			src := netip.MustParseAddrPort("127.0.1.1:5300")
 			r := &request{buf: make([]byte, DefaultUDPSize)}
 			w := discardWriter{}
@@ -70,10 +67,7 @@ func BenchmarkServeUDPNet(b *testing.B) {
 	cfg := testConfig(b, newView(mappedFixture()))
 	cfg.Logger = discardLogger()
 	s := startServer(b, cfg)
-	raw, err := query{name: edgeName, qtype: dns.TypeA, edns: true}.msg().Pack()
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw := mustPack(b, query{name: edgeName, qtype: dns.TypeA, edns: true}.msg())
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

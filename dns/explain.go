@@ -144,8 +144,8 @@ func (s *Server) explainCandidates(x *Explanation, ix *index, res result, cl *cl
 	}
 	var others []candidate
 	if res.entry.kind == kindEdge {
-		for _, n := range ix.edges {
-			if !ranked[n.Name] && hasFamily(n.Public, res.fam) {
+		for _, n := range withFamily(ix.edges, kindEdge, res.fam) {
+			if !ranked[n.Name] {
 				others = append(others, candidate{key: n.Name, region: n.Region, nodes: []*Node{n}, load: n.Load})
 			}
 		}
@@ -155,12 +155,7 @@ func (s *Server) explainCandidates(x *Explanation, ix *index, res result, cl *cl
 				continue
 			}
 			ranked[r] = true
-			var with []*Node
-			for _, n := range ix.regional[r] {
-				if hasFamily(n.Public, res.fam) {
-					with = append(with, n)
-				}
-			}
+			with := withFamily(ix.regional[r], kindDomain, res.fam)
 			others = append(others, candidate{key: r, region: r, nodes: with, load: minLoad(with)})
 		}
 	}

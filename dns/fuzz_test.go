@@ -19,11 +19,7 @@ func FuzzServeDNS(f *testing.F) {
 		if spoil != nil {
 			spoil(m)
 		}
-		b, err := m.Pack()
-		if err != nil {
-			f.Fatal(err)
-		}
-		return b
+		return mustPack(f, m)
 	}
 	hdr := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
 	// A plain A query for an edge name (latency routing).

@@ -151,6 +151,7 @@ type parser struct {
 }
 
 func (h parser) serveDNS(ctx context.Context, w writer, r *request) (int, error) {
+	r.size = dns.MinMsgSize // until the OPT record is read (RFC 1035 section 4.2.1)
 	if len(r.raw) < headerLen {
 		return rcodeDropped, nil // not even a header: any reply would only serve reflection
 	}
@@ -242,9 +243,6 @@ func (s *Server) writeError(w writer, r *request, rcode int) (int, error) {
 // not to be echoed (it did not parse, or there is not exactly one).
 func (s *Server) writeHeader(w writer, r *request, id uint16, opcode int, rd bool, rcode int) (int, error) {
 	m := &dns.Msg{MsgHdr: dns.MsgHdr{Id: id, Response: true, Opcode: opcode, RecursionDesired: rd, Rcode: rcode}}
-	if r.size == 0 {
-		r.size = dns.MinMsgSize
-	}
 	return s.writeReply(w, r, m)
 }
 

@@ -275,14 +275,20 @@ func serveRaw(s *Server, raw []byte, src string, tcp bool) captured {
 	return c
 }
 
-// serveMsg packs m, serves it, and unpacks the single response.
-func serveMsg(t testing.TB, s *Server, m *dns.Msg, src string) *dns.Msg {
+// mustPack is m in wire form.
+func mustPack(t testing.TB, m *dns.Msg) []byte {
 	t.Helper()
 	raw, err := m.Pack()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("pack: %v", err)
 	}
-	c := serveRaw(s, raw, src, false)
+	return raw
+}
+
+// serveMsg packs m, serves it, and unpacks the single response.
+func serveMsg(t testing.TB, s *Server, m *dns.Msg, src string) *dns.Msg {
+	t.Helper()
+	c := serveRaw(s, mustPack(t, m), src, false)
 	if len(c.out) != 1 {
 		t.Fatalf("got %d responses, want 1 (rcode %d, err %v)", len(c.out), c.rcode, c.err)
 	}

@@ -80,13 +80,7 @@ type decision struct {
 // edgeCandidates are the edge nodes with a public address of family fam
 // (4 or 6), healthy ones only unless none is.
 func edgeCandidates(ix *index, name string, fam int) ([]candidate, bool) {
-	var with []*Node
-	for _, n := range ix.edges {
-		if hasFamily(n.Public, fam) {
-			with = append(with, n)
-		}
-	}
-	nodes, failOpen := healthyOrAll(with)
+	nodes, failOpen := healthyOrAll(withFamily(ix.edges, kindEdge, fam))
 	cands := make([]candidate, 0, len(nodes))
 	for i, n := range nodes {
 		cands = append(cands, candidate{key: n.Name, region: n.Region, nodes: nodes[i : i+1], load: n.Load, order: rendezvous(name, n.Name)})
@@ -105,12 +99,7 @@ func regionCandidates(ix *index, regions []string, fam int) ([]candidate, bool) 
 			continue
 		}
 		seen[r] = true
-		var with []*Node
-		for _, n := range ix.regional[r] {
-			if hasFamily(n.Public, fam) {
-				with = append(with, n)
-			}
-		}
+		with := withFamily(ix.regional[r], kindDomain, fam)
 		if len(with) == 0 {
 			continue
 		}
@@ -121,16 +110,14 @@ func regionCandidates(ix *index, regions []string, fam int) ([]candidate, bool) 
 			healthy = append(healthy, c)
 		}
 	}
+	out, failOpen := healthy, false
 	if len(healthy) == 0 {
-		for i := range all {
-			all[i].load = minLoad(all[i].nodes)
-		}
-		return all, len(all) > 0
+		out, failOpen = all, len(all) > 0
 	}
-	for i := range healthy {
-		healthy[i].load = minLoad(healthy[i].nodes)
+	for i := range out {
+		out[i].load = minLoad(out[i].nodes)
 	}
-	return healthy, false
+	return out, failOpen
 }
 
 // decide ranks cands for cl and picks the answer. edges says whether

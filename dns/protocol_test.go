@@ -2,10 +2,8 @@ package dns
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -18,11 +16,7 @@ func packed(t testing.TB, q query, f func(*dns.Msg)) []byte {
 	if f != nil {
 		f(m)
 	}
-	raw, err := m.Pack()
-	if err != nil {
-		t.Fatalf("pack: %v", err)
-	}
-	return raw
+	return mustPack(t, m)
 }
 
 // withOption adds a raw EDNS option (for malformed client subnets).
@@ -125,22 +119,9 @@ func TestMalformedQueries(t *testing.T) {
 func TestMalformedOverUDP(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, testConfig(t, newView(fixture())))
-	c, err := net.Dial("udp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte{0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, 'b', 'r', 'o'}); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 512)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := rawExchange(t, s, []byte{0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, 'b', 'r', 'o'}, "")
 	r := new(dns.Msg)
-	if err := r.Unpack(buf[:n]); err != nil {
+	if err := r.Unpack(out); err != nil {
 		t.Fatal(err)
 	}
 	if r.Id != 0x1234 || r.Rcode != dns.RcodeFormatError {

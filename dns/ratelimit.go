@@ -105,7 +105,7 @@ func (l *limiter) take(src netip.Addr) verdict {
 }
 
 // evict frees at least an eighth of a full shard: idle (refilled)
-// buckets first, then any. One pass over at most perShard entries.
+// buckets first, then any. At most two passes over perShard entries.
 func (l *limiter) evict(sh *limiterShard, now time.Time) {
 	want := max(l.perShard/8, 1)
 	refill := time.Duration(float64(time.Second) * l.burst / max(l.rate, 1e-9))

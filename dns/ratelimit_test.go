@@ -29,8 +29,7 @@ func send(t *testing.T, s *Server, n int, tcp bool, srcs ...string) outcome {
 	var o outcome
 	for i := range n {
 		m := query{name: "use-edge-1.nodes." + testZone, qtype: dns.TypeA, id: uint16(i + 1)}.msg()
-		raw, _ := m.Pack()
-		c := serveRaw(s, raw, srcs[i%len(srcs)], tcp)
+		c := serveRaw(s, mustPack(t, m), srcs[i%len(srcs)], tcp)
 		if len(c.out) == 0 {
 			o.dropped++
 			continue

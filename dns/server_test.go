@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"strings"
@@ -189,5 +190,81 @@ func TestMetrics(t *testing.T) {
 		if got[key] != want {
 			t.Errorf("%s = %v, want %v", key, got[key], want)
 		}
+	}
+}
+
+// TestTCP: several queries on one connection are answered in order; a
+// packet that gets no answer closes the connection, as does idling for
+// TCPIdleTimeout; beyond MaxTCPConns a connection is closed unanswered,
+// and its slot is free again once the connection holding it ends.
+func TestTCP(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, newView(fixture()))
+	cfg.TCPIdleTimeout, cfg.MaxTCPConns = time.Minute, 1 // idling never ends a connection here
+	limited := startServer(t, cfg)
+	cfg.TCPIdleTimeout, cfg.MaxTCPConns = 100*time.Millisecond, 0
+	idling := startServer(t, cfg)
+	dial := func(s *Server) *dns.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return &dns.Conn{Conn: c}
+	}
+	node := query{name: "use-edge-1.nodes." + testZone, qtype: dns.TypeA}
+	// closed reports whether the server closed c without an answer (not
+	// the test's own deadline).
+	closed := func(c *dns.Conn) bool {
+		r, err := c.ReadMsg()
+		var ne net.Error
+		return r == nil && err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+
+	held := dial(limited)
+	for _, id := range []uint16{1, 2} {
+		if err := held.WriteMsg(query{name: node.name, qtype: node.qtype, id: id}.msg()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []uint16{1, 2} {
+		if r, err := held.ReadMsg(); err != nil || r.Id != id || len(r.Answer) != 1 {
+			t.Fatalf("answer %d on one connection: %v, %v", id, r, err)
+		}
+	}
+	extra := dial(limited)
+	_ = extra.WriteMsg(node.msg()) // may fail: the server may have closed it already
+	if !closed(extra) {
+		t.Error("a connection beyond MaxTCPConns was answered")
+	}
+	m := node.msg()
+	m.Response = true
+	if err := held.WriteMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	if !closed(held) {
+		t.Error("the connection stayed open after a packet that got no answer")
+	}
+	// The slot is released once the server has seen the close: retry.
+	waitFor(t, "the connection slot to be free", func() bool {
+		c := dial(limited)
+		if err := c.WriteMsg(node.msg()); err != nil {
+			return false
+		}
+		r, err := c.ReadMsg()
+		return err == nil && len(r.Answer) == 1
+	})
+
+	idle := dial(idling)
+	if err := idle.WriteMsg(node.msg()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := idle.ReadMsg(); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("query before idling: %v, %v", r, err)
+	}
+	if !closed(idle) {
+		t.Error("an idle connection was not closed")
 	}
 }

@@ -100,22 +100,22 @@ func (ad *Admin) deleteDomain(r *http.Request) (int, any, error) {
 	return http.StatusOK, map[string]string{"deleted": d.Name}, nil
 }
 
-// mapping finds the mapping named in the URL.
-func (ad *Admin) mapping(r *http.Request) (*configs.State, *configs.Domain, *configs.BasePathMapping, error) {
-	st, d, err := ad.domain(r)
+// mapping finds the mapping named in the URL, with its domain.
+func (ad *Admin) mapping(r *http.Request) (*configs.Domain, *configs.BasePathMapping, error) {
+	_, d, err := ad.domain(r)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	base := configs.NormalizeBasePath(r.PathValue("base"))
 	m := d.Mapping(base)
 	if m == nil {
-		return nil, nil, nil, errorf(http.StatusNotFound, "domain %s has no mapping for base path %s", d.Name, configs.DisplayBasePath(base))
+		return nil, nil, errorf(http.StatusNotFound, "domain %s has no mapping for base path %s", d.Name, configs.DisplayBasePath(base))
 	}
-	return st, d, m, nil
+	return d, m, nil
 }
 
 func (ad *Admin) getMapping(r *http.Request) (int, any, error) {
-	_, _, m, err := ad.mapping(r)
+	_, m, err := ad.mapping(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -175,12 +175,11 @@ func (ad *Admin) putMapping(r *http.Request) (int, any, error) {
 func (ad *Admin) deleteMapping(r *http.Request) (int, any, error) {
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()
-	_, d, m, err := ad.mapping(r)
+	d, m, err := ad.mapping(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	base := m.BasePath
-	nd, _ := d.WithoutMappings(func(x configs.BasePathMapping) bool { return x.BasePath == base })
+	nd, _ := d.WithoutMappings(func(x configs.BasePathMapping) bool { return x.BasePath == m.BasePath })
 	if err := ad.store.PutDomain(r.Context(), nd); err != nil {
 		return 0, nil, err
 	}

@@ -85,7 +85,7 @@ func buildSnapshot(cfg configs.Node, members []cluster.Member, st *configs.State
 		// region they are served in. (Edge custom domains are not
 		// answered by DNS yet.)
 		for _, d := range st.DomainList() {
-			if regions := st.DomainRegions(d); d.EndpointType != configs.EndpointEdge && len(regions) > 0 {
+			if regions := st.DomainRegions(d); len(regions) > 0 { // nil for EDGE domains
 				s.Domains[d.Name] = dns.Domain{Regions: regions}
 			}
 		}

@@ -135,12 +135,7 @@ func TestDomainBadInputsAreRejectedAndStoreNothing(t *testing.T) {
 
 	const maps = "/v1/domains/shop.example.com/mappings/"
 	good := mappingRequest{APIID: id, Stage: "prod"}
-	cases := []struct {
-		name, method, path string
-		body               any
-		status             int
-		want               string // fragment of the error (field path or reason)
-	}{
+	checkRejected(t, tn, []badInput{
 		{"one label", "POST", "/v1/domains", createDomainRequest{Name: "localhost"}, 400, "name: must be a fully qualified name"},
 		{"wildcard", "POST", "/v1/domains", createDomainRequest{Name: "*.example.com"}, 400, "name: wildcard"},
 		{"name too long", "POST", "/v1/domains", createDomainRequest{Name: strings.Repeat("a", 250) + ".com"}, 400, "name: must be at most 253"},
@@ -165,26 +160,7 @@ func TestDomainBadInputsAreRejectedAndStoreNothing(t *testing.T) {
 		{"delete mapped api", "DELETE", "/v1/apis/" + id, nil, 409, "shop.example.com (base path v1)"},
 		{"delete mapped stage", "DELETE", "/v1/apis/" + id + "/stages/prod", nil, 409, "stage prod of api " + id + " is mapped"},
 		{"method not allowed", "PATCH", "/v1/domains/shop.example.com", nil, 405, "not allowed"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before := tn.appliedIndex()
-			err := tn.do(tc.method, tc.path, tc.body, nil)
-			var ae *APIError
-			if !errors.As(err, &ae) {
-				t.Fatalf("err = %v, want an admin API error", err)
-			}
-			if ae.Status != tc.status {
-				t.Errorf("status = %d, want %d (%v)", ae.Status, tc.status, ae)
-			}
-			if msg := ae.Message + " " + ae.Error(); !strings.Contains(msg, tc.want) {
-				t.Errorf("error %q does not mention %q", msg, tc.want)
-			}
-			if after := tn.appliedIndex(); after != before {
-				t.Errorf("applied index moved from %d to %d: a rejected write reached the log", before, after)
-			}
-		})
-	}
+	})
 }
 
 func TestDomainsCommandLine(t *testing.T) {

@@ -141,6 +141,39 @@ func TestDefineDeployCallChangeRedeployRollback(t *testing.T) {
 	})
 }
 
+// badInput is a request the admin API must reject.
+type badInput struct {
+	name, method, path string
+	body               any
+	status             int
+	want               string // fragment of the error (field path or reason)
+}
+
+// checkRejected sends each request in turn: it must fail with the status
+// and an error that mentions want, and write nothing to the log.
+func checkRejected(t *testing.T, tn *testNode, cases []badInput) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := tn.appliedIndex()
+			err := tn.do(tc.method, tc.path, tc.body, nil)
+			var ae *APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an admin API error", err)
+			}
+			if ae.Status != tc.status {
+				t.Errorf("status = %d, want %d (%v)", ae.Status, tc.status, ae)
+			}
+			if !strings.Contains(ae.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", ae.Error(), tc.want)
+			}
+			if after := tn.appliedIndex(); after != before {
+				t.Errorf("applied index moved from %d to %d: a rejected write reached the log", before, after)
+			}
+		})
+	}
+}
+
 func TestBadInputsAreRejectedAndStoreNothing(t *testing.T) {
 	t.Parallel()
 	tn := startNode(t, t.TempDir())
@@ -155,12 +188,7 @@ func TestBadInputsAreRejectedAndStoreNothing(t *testing.T) {
 	for i := 0; i <= configs.MaxStageVariables; i++ {
 		vars101[fmt.Sprintf("v%d", i)] = "x"
 	}
-	cases := []struct {
-		name, method, path string
-		body               any
-		status             int
-		want               string // fragment of the error (field path or reason)
-	}{
+	checkRejected(t, tn, []badInput{
 		{"unknown field", "POST", "/v1/apply", def("  - path: /a\n    methods: {GET: {integraton: {type: MOCK}}}\n"), 400, "resources[0].methods.GET.integraton"},
 		{"bad path template", "POST", "/v1/apply", def("  - path: /a/{id\n    methods: {GET: {" + mock + "}}\n"), 400, "resources[0].path"},
 		{"duplicate route", "POST", "/v1/apply", def("  - path: /a/{x}\n    methods: {GET: {" + mock + "}}\n  - path: /a/{y}\n    methods: {GET: {" + mock + "}}\n"), 400, "resources[1].path"},
@@ -189,24 +217,5 @@ func TestBadInputsAreRejectedAndStoreNothing(t *testing.T) {
 		{"cache key header", "PATCH", "/v1/apis/" + id + "/stages/prod/cache", map[string]any{"enabled": true, "key_headers": []string{"bad header"}}, 400, "cache.key_headers[0]"},
 		{"flush prefix", "POST", "/v1/apis/" + id + "/stages/prod/cache/flush", map[string]string{"prefix": "pets"}, 400, "prefix"},
 		{"flush unknown stage", "POST", "/v1/apis/" + id + "/stages/nope/cache/flush", nil, 404, "stage \"nope\""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before := tn.appliedIndex()
-			err := tn.do(tc.method, tc.path, tc.body, nil)
-			var ae *APIError
-			if !errors.As(err, &ae) {
-				t.Fatalf("err = %v, want an admin API error", err)
-			}
-			if ae.Status != tc.status {
-				t.Errorf("status = %d, want %d (%v)", ae.Status, tc.status, ae)
-			}
-			if !strings.Contains(ae.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", ae.Error(), tc.want)
-			}
-			if after := tn.appliedIndex(); after != before {
-				t.Errorf("applied index moved from %d to %d: a rejected write reached the log", before, after)
-			}
-		})
-	}
+	})
 }
