@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"context"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -91,7 +90,7 @@ type Cache struct {
 	stages atomic.Pointer[map[stageID]*Stage] // copied on write under mu
 	bg     background                         // stale-while-revalidate refreshes
 	onWait func()                             // test hook: a follower starts waiting
-	labels [Bypass + 1]string                 // X-Cache values by result, without upstream
+	labels [Bypass + 1][]string               // X-Cache values by result, without upstream; shared
 }
 
 type stageID struct{ api, stage string }
@@ -113,10 +112,9 @@ func New(opts Options) *Cache {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("component", "cache", "tier", c.tier)
-	for r := Hit; r <= Bypass; r++ {
-		c.labels[r] = r.String() + " from " + c.tier
+	for r := range c.labels {
+		c.labels[r] = []string{Result(r).String() + " from " + c.tier}
 	}
-	c.bg.init()
 	c.stages.Store(&map[stageID]*Stage{})
 	return c
 }
@@ -185,52 +183,33 @@ func (c *Cache) Close() {
 	}
 }
 
-// background tracks the goroutines of background refreshes so that Close
+// background runs the goroutines of background refreshes, so that Close
 // can wait for them.
 type background struct {
 	mu     sync.Mutex
-	idle   *sync.Cond
-	n      int
 	closed bool
+	wg     sync.WaitGroup
 }
 
-func (b *background) init() { b.idle = sync.NewCond(&b.mu) }
-
-// add registers a refresh; false once closed.
-func (b *background) add() bool {
+// start runs f in a new goroutine unless closed, and reports whether it
+// did.
+func (b *background) start(f func()) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return false
 	}
-	b.n++
+	b.wg.Go(f)
 	return true
 }
 
-func (b *background) done() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.n--; b.n == 0 {
-		b.idle.Broadcast()
-	}
-}
-
 // wait blocks until no refresh runs.
-func (b *background) wait() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for b.n > 0 {
-		b.idle.Wait()
-	}
-}
+func (b *background) wait() { b.wg.Wait() }
 
+// close stops starting refreshes and waits for the running ones.
 func (b *background) close() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
-	b.wait()
+	b.wg.Wait()
 }
-
-// detach returns a context with the values of ctx but not its
-// cancellation, for fetches that outlive or are shared beyond one client.
-func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

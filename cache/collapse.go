@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 )
 
@@ -78,7 +77,7 @@ func (s *Stage) wait(ctx context.Context, f *flight) (outcome, error) {
 // fetch asks for zstd or gzip; a leader's fetch only for the codings its
 // client accepts, since an oversized response streams to that client as is.
 func fetchRequest(r *http.Request, stale *entry, conditional, background, invalidate bool) (fr *http.Request, sent bool) {
-	fr = r.Clone(detach(r.Context()))
+	fr = r.Clone(context.WithoutCancel(r.Context()))
 	fr.Method = http.MethodGet
 	fr.Body, fr.ContentLength = http.NoBody, 0
 	h := fr.Header
@@ -89,21 +88,19 @@ func fetchRequest(r *http.Request, stale *entry, conditional, background, invali
 		delete(h, "Cache-Control")
 		delete(h, "Pragma")
 	}
-	if background {
+	a := acceptance{zstd: 1, gzip: 1} // a background fetch takes either
+	if !background {
+		a = parseAcceptEncoding(h["Accept-Encoding"])
+	}
+	switch {
+	case a.zstd > 0 && a.gzip > 0:
 		h.Set("Accept-Encoding", "zstd, gzip")
-	} else {
-		a := parseAcceptEncoding(h["Accept-Encoding"])
-		var accept []string
-		if a.zstd > 0 {
-			accept = append(accept, "zstd")
-		}
-		if a.gzip > 0 {
-			accept = append(accept, "gzip")
-		}
-		if len(accept) == 0 {
-			accept = append(accept, "identity")
-		}
-		h.Set("Accept-Encoding", strings.Join(accept, ", "))
+	case a.zstd > 0:
+		h.Set("Accept-Encoding", "zstd")
+	case a.gzip > 0:
+		h.Set("Accept-Encoding", "gzip")
+	default:
+		h.Set("Accept-Encoding", "identity")
 	}
 	if conditional && stale != nil {
 		if stale.etag != "" {
@@ -211,15 +208,15 @@ func (s *Stage) lead(w http.ResponseWriter, r *http.Request, f *flight, k key, j
 		}
 		return Miss
 	case out.failed && fallback:
-		s.writeEntry(w, r, j.stale, s.c.xcache(Stale, ""), now)
+		s.writeEntry(w, r, j.stale, s.c.xcacheValue(Stale, ""), now)
 		return Stale
 	case out.failed && pv != nil:
 		panic(pv)
 	case out.e != nil:
-		s.writeEntry(w, r, out.e, s.c.xcache(out.result, out.upstream), now)
+		s.writeEntry(w, r, out.e, s.c.xcacheValue(out.result, out.upstream), now)
 		return out.result
 	}
-	rec.replay(w, s.c.xcache(Miss, out.upstream))
+	rec.replay(w)
 	return Miss
 }
 
@@ -237,10 +234,10 @@ func (s *Stage) follow(w http.ResponseWriter, r *http.Request, f *flight, stale 
 		}
 		return Miss // otherwise the client left
 	case out.e != nil && out.e.varyMatches(r.Header):
-		s.writeEntry(w, r, out.e, s.c.xcache(out.result, out.upstream), now)
+		s.writeEntry(w, r, out.e, s.c.xcacheValue(out.result, out.upstream), now)
 		return out.result
 	case out.failed && stale != nil && stale.staleIfError(now):
-		s.writeEntry(w, r, stale, s.c.xcache(Stale, ""), now)
+		s.writeEntry(w, r, stale, s.c.xcacheValue(Stale, ""), now)
 		return Stale
 	}
 	s.passThrough(w, r, origin, Miss)
@@ -255,15 +252,13 @@ func (s *Stage) refreshInBackground(r *http.Request, k key, j *fetchJob) {
 	if !leader {
 		return
 	}
-	if !s.c.bg.add() {
-		s.flights.finish(k, f, outcome{})
-		return
-	}
 	j.req, j.sent = fetchRequest(r, j.stale, true, true, false)
-	go func() {
-		defer s.c.bg.done()
+	started := s.c.bg.start(func() {
 		var out outcome
 		defer func() { s.flights.finish(k, f, out) }()
 		out, _ = s.fetch(j, newRecorder(j.p.maxEntryBytes()), true)
-	}()
+	})
+	if !started { // closed
+		s.flights.finish(k, f, outcome{})
+	}
 }

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,15 +110,23 @@ func TestFollowerContextBoundsWait(t *testing.T) {
 	within(t, started, "leader's fetch")
 
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
-	done := make(chan int, 1)
+	done := make(chan *httptest.ResponseRecorder, 1)
 	go func() {
-		done <- e.do(p, o, newRequest(http.MethodGet, "/").WithContext(ctx)).Code
+		done <- e.do(p, o, newRequest(http.MethodGet, "/").WithContext(ctx))
 	}()
 	within(t, ready, "follower")
 	cancel() // as if the follower's client left
-	if code := <-done; code != 200 {
-		// A cancelled follower writes nothing; the recorder's default is 200.
-		t.Errorf("cancelled follower status %d", code)
+	select {
+	case w := <-done:
+		if code := w.Code; code != 200 {
+			// A cancelled follower writes nothing; the recorder's default is 200.
+			t.Errorf("cancelled follower status %d", code)
+		}
+		if w.Header().Get(HeaderXCache) != "" || w.Body.Len() != 0 {
+			t.Errorf("cancelled follower wrote X-Cache %q, %d body bytes", w.Header().Get(HeaderXCache), w.Body.Len())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("follower still waits after its context ended")
 	}
 	close(release)
 	<-leaderDone

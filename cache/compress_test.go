@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func testCompressedStorage(t *testing.T, size int) {
 		if got := w.Header().Get("Vary"); got != "Accept-Encoding" {
 			t.Errorf("%q: Vary %q", tc.accept, got)
 		}
-		if w.Header().Get("Content-Length") != itoa(w.Body.Len()) {
+		if w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) {
 			t.Errorf("%q: Content-Length %q for %d bytes", tc.accept, w.Header().Get("Content-Length"), w.Body.Len())
 		}
 		wantETag := `"e1"`
@@ -168,7 +169,7 @@ func TestPrecompressedOrigin(t *testing.T) {
 			o := &origin{fn: func(w http.ResponseWriter, r *http.Request, _ bool) {
 				w.Header().Set("Content-Type", "application/json")
 				w.Header().Set("Content-Encoding", tc.ce)
-				w.Header().Set("Content-Length", itoa(len(data)))
+				w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 				_, _ = w.Write(data)
 			}}
 			p := &Policy{TTL: time.Minute}
@@ -217,10 +218,10 @@ func TestCompressor(t *testing.T) {
 				w.WriteHeader(status)
 			}
 			// In pieces, to cross the buffering threshold mid-write.
-			for len(body) > 0 {
-				n := min(len(body), 300)
-				_, _ = io.WriteString(w, body[:n])
-				body = body[n:]
+			for b := body; len(b) > 0; {
+				n := min(len(b), 300)
+				_, _ = io.WriteString(w, b[:n])
+				b = b[n:]
 			}
 		}
 	}
@@ -263,6 +264,13 @@ func TestCompressor(t *testing.T) {
 				got := decodeResponse(t, w)
 				if !strings.HasSuffix(got, big) {
 					t.Errorf("decoded body differs: %d bytes", len(got))
+				}
+			} else {
+				// Not compressed: as the handler alone answers.
+				direct := httptest.NewRecorder()
+				tc.handler(direct, newRequest(tc.method, "/"))
+				if w.Code != direct.Code || w.Body.String() != direct.Body.String() {
+					t.Errorf("got %d, %d bytes; want %d, %d bytes", w.Code, w.Body.Len(), direct.Code, direct.Body.Len())
 				}
 			}
 		})

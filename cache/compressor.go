@@ -44,21 +44,16 @@ func Compressor(minBytes int, next http.Handler) http.Handler {
 	})
 }
 
-// Streaming encoders, pooled: they are expensive to create.
-var (
-	zstdWriters = sync.Pool{New: func() any {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
-		if err != nil {
-			panic("cache: zstd writer: " + err.Error())
-		}
-		return e
-	}}
-	gzipStreamWriters = sync.Pool{New: func() any {
-		w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
-		return w
-	}}
-)
+// zstdWriters pools streaming zstd encoders: they are expensive to create.
+// gzip shares gzipWriters with compressBody.
+var zstdWriters = sync.Pool{New: func() any {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic("cache: zstd writer: " + err.Error())
+	}
+	return e
+}}
 
 // encoder is a pooled streaming encoder.
 type encoder interface {
@@ -118,14 +113,14 @@ func (cw *compressWriter) Write(b []byte) (int, error) {
 	return cw.w.Write(b)
 }
 
-// Flush decides (a response flushed early is not compressed unless it
-// already reached minBytes), then flushes the encoder and the client.
+// Flush decides, if Write has not (a response flushed before minBytes is
+// not compressed), then flushes the encoder and the client.
 func (cw *compressWriter) Flush() {
 	if !cw.decided {
 		if cw.status == 0 {
 			cw.status = http.StatusOK
 		}
-		_ = cw.decide(len(cw.buf) >= cw.min)
+		_ = cw.decide(false)
 	}
 	if cw.enc != nil {
 		_ = cw.enc.Flush()
@@ -198,7 +193,7 @@ func (cw *compressWriter) finish() {
 		if cw.status == 0 {
 			cw.status = http.StatusOK
 		}
-		_ = cw.decide(len(cw.buf) >= cw.min)
+		_ = cw.decide(false) // fewer than minBytes: Write decides otherwise
 	}
 	if cw.enc != nil {
 		_ = cw.enc.Close()
@@ -213,7 +208,7 @@ func newEncoder(c coding, w io.Writer) encoder {
 		e.Reset(w)
 		return e
 	}
-	g := gzipStreamWriters.Get().(*gzip.Writer)
+	g := gzipWriters.Get().(*gzip.Writer)
 	g.Reset(w)
 	return g
 }
@@ -227,6 +222,6 @@ func releaseEncoder(c coding, e encoder) {
 	default:
 		g := e.(*gzip.Writer)
 		g.Reset(nil)
-		gzipStreamWriters.Put(g)
+		gzipWriters.Put(g)
 	}
 }

@@ -32,13 +32,16 @@ type entry struct {
 	revalidate bool          // no-cache: validate before every use
 	expireAt   int64         // unix ns when the store drops it
 
-	etag, weakETag, lastModified string
+	etag, lastModified string
 
 	varyNames  []string // Vary header names (canonical, sorted), Accept-Encoding excluded
 	varyValues []string // the fetching request's values of varyNames
-	varyHeader string   // the Vary value sent to clients
 
-	sizes [3]string // Content-Length by coding
+	// Header values sent with the entry, shared by its responses (see
+	// shareHeader).
+	vary     []string    // Vary, nil when none
+	weakETag []string    // ETag of compressed bodies, nil when none
+	sizes    [3][]string // Content-Length by coding
 
 	epoch  uint64 // the stage's flush epoch when the fetch started
 	path   string // stage-relative path, for flushes
@@ -117,7 +120,6 @@ func newEntry(status int, h http.Header, body []byte, req *http.Request, p *Poli
 		status: status,
 		header: storedHeader(h),
 		rawLen: len(raw),
-		age:    f.age,
 		epoch:  epoch,
 		path:   path,
 	}
@@ -154,20 +156,26 @@ func (e *entry) setFreshness(f freshness, now time.Time) {
 // Vary value, retention and weight.
 func (e *entry) finish() {
 	e.etag = e.header.Get("Etag")
-	e.weakETag = e.etag
-	if e.etag != "" && !strings.HasPrefix(e.etag, "W/") {
-		e.weakETag = "W/" + e.etag
+	e.weakETag = nil
+	if e.etag != "" {
+		e.weakETag = []string{e.etag}
+		if !strings.HasPrefix(e.etag, "W/") {
+			e.weakETag[0] = "W/" + e.etag
+		}
 	}
 	e.lastModified = e.header.Get("Last-Modified")
 	names := e.varyNames
 	if e.zstd != nil || e.gzip != nil {
 		names = append(slices.Clip(names), "Accept-Encoding")
 	}
-	e.varyHeader = strings.Join(names, ", ")
-	e.sizes = [3]string{
-		identity:   strconv.Itoa(e.rawLen),
-		codingGzip: strconv.Itoa(len(e.gzip)),
-		codingZstd: strconv.Itoa(len(e.zstd)),
+	e.vary = nil
+	if len(names) > 0 {
+		e.vary = []string{strings.Join(names, ", ")}
+	}
+	e.sizes = [3][]string{
+		identity:   {strconv.Itoa(e.rawLen)},
+		codingGzip: {strconv.Itoa(len(e.gzip))},
+		codingZstd: {strconv.Itoa(len(e.zstd))},
 	}
 
 	// Kept while it may be served stale; with validators also one more
@@ -186,7 +194,10 @@ const entryOverhead = 256
 // weigh estimates the entry's memory in bytes, its weight in the store.
 func (e *entry) weigh() uint32 {
 	n := entryOverhead + len(key{}) + len(e.raw) + len(e.zstd) + len(e.gzip) + len(e.path)
-	n += len(e.varyHeader) + len(e.etag)*2 + len(e.lastModified)
+	n += len(e.etag)*2 + len(e.lastModified)
+	if e.vary != nil {
+		n += len(e.vary[0])
+	}
 	for _, s := range e.record {
 		n += len(s) + 16
 	}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -55,7 +56,7 @@ func (fs *flushState) invalidates(epoch uint64, path string) bool {
 		return true
 	}
 	i, _ := slices.BinarySearchFunc(fs.flushes, epoch+1, func(f Flush, seq uint64) int {
-		return cmpUint(f.Seq, seq)
+		return cmp.Compare(f.Seq, seq)
 	})
 	for _, f := range fs.flushes[i:] {
 		if f.matches(path) {
@@ -63,16 +64,6 @@ func (fs *flushState) invalidates(epoch uint64, path string) bool {
 		}
 	}
 	return false
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // with returns a state that also knows floor and flushes, and the flushes
@@ -89,7 +80,7 @@ func (fs *flushState) with(floor uint64, flushes []Flush) (*flushState, []Flush)
 		merged = append(merged, f)
 		added = append(added, f)
 	}
-	slices.SortFunc(merged, func(a, b Flush) int { return cmpUint(a.Seq, b.Seq) })
+	slices.SortFunc(merged, func(a, b Flush) int { return cmp.Compare(a.Seq, b.Seq) })
 	merged = slices.CompactFunc(merged, func(a, b Flush) bool { return a.Seq == b.Seq })
 	merged = slices.DeleteFunc(merged, func(f Flush) bool { return f.Seq <= next.floor })
 	next.flushes = merged
@@ -152,10 +143,10 @@ func (s *Stage) flushed(e *entry) bool {
 // behind reports whether the request carries an epoch (HeaderEpoch) above
 // the stage's: the caller knows a flush this node does not.
 func (s *Stage) behind(h http.Header) bool {
-	v := h.Get(HeaderEpoch)
-	if v == "" {
+	v := h[HeaderEpoch] // canonical: Get would only check that again
+	if len(v) == 0 {
 		return false
 	}
-	n, err := strconv.ParseUint(v, 10, 64)
+	n, err := strconv.ParseUint(v[0], 10, 64)
 	return err == nil && n > s.Epoch()
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +75,28 @@ func newEnv(t testing.TB, tier string) *env {
 	return &env{t: t, clock: clock, c: c, s: c.Stage("pets", "prod", 1<<20), obs: obs}
 }
 
+// Len returns the approximate number of items in the stage's store (vary
+// records included), after pending maintenance.
+func (s *Stage) Len() int {
+	st := s.store.Load()
+	if st == nil {
+		return 0
+	}
+	st.CleanUp()
+	return st.EstimatedSize()
+}
+
+// Weight returns the estimated bytes held by the stage's store, after
+// pending maintenance: at most its capacity.
+func (s *Stage) Weight() int64 {
+	st := s.store.Load()
+	if st == nil {
+		return 0
+	}
+	st.CleanUp()
+	return int64(st.WeightedSize())
+}
+
 // origin is a fake next tier that counts its calls.
 type origin struct {
 	calls atomic.Int32
@@ -106,17 +130,7 @@ func text(body string, hdr ...string) func(http.ResponseWriter, *http.Request, b
 // versioned answers "v1", "v2", … by call, with header pairs.
 func versioned(o *origin, hdr ...string) func(http.ResponseWriter, *http.Request, bool) {
 	return func(w http.ResponseWriter, r *http.Request, bg bool) {
-		text("v"+itoa(int(o.calls.Load())), hdr...)(w, r, bg)
-	}
-}
-
-func itoa(n int) string {
-	var b []byte
-	for {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		if n /= 10; n == 0 {
-			return string(b)
-		}
+		text("v"+strconv.Itoa(int(o.calls.Load())), hdr...)(w, r, bg)
 	}
 }
 
@@ -208,10 +222,28 @@ func jsonBody(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`{"id":` + itoa(i) + `,"name":"pet number ` + itoa(i) + `","tag":"dog"}`)
+		b.WriteString(`{"id":` + strconv.Itoa(i) + `,"name":"pet number ` + strconv.Itoa(i) + `","tag":"dog"}`)
 	}
 	b.WriteString(`]}`)
 	return b.String()
+}
+
+// eventually waits for cond to hold, failing the test after a generous
+// bound.
+func eventually(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// isClosed reports whether close was called.
+func (b *background) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
 }
 
 // within waits for ch or fails the test after a generous bound, so that a

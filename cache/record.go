@@ -77,11 +77,7 @@ func (rec *recorder) overflow() {
 	if rec.onPass != nil {
 		rec.onPass()
 	}
-	h := rec.client.Header()
-	copyHeader(h, rec.header, 0)
-	h.Set(HeaderXCache, rec.c.xcache(Miss, rec.header.Get(HeaderXCache)))
-	rec.client.WriteHeader(rec.status)
-	_, _ = rec.client.Write(rec.body.Bytes())
+	rec.replay(rec.client)
 	rec.body = bytes.Buffer{}
 }
 
@@ -92,11 +88,12 @@ func (rec *recorder) Flush() {
 	}
 }
 
-// replay sends the recorded response to w unchanged but for X-Cache.
-func (rec *recorder) replay(w http.ResponseWriter, xc string) {
+// replay sends the response recorded so far to w unchanged but for
+// X-Cache, which marks it a Miss at this tier, followed by the origin's.
+func (rec *recorder) replay(w http.ResponseWriter) {
 	h := w.Header()
-	copyHeader(h, rec.header, 0)
-	h.Set(HeaderXCache, xc)
+	shareHeader(h, rec.header)
+	h[HeaderXCache] = rec.c.xcacheValue(Miss, rec.header.Get(HeaderXCache))
 	if rec.status == 0 {
 		return // the origin wrote nothing; neither do we
 	}

@@ -14,26 +14,37 @@ const HeaderXCache = "X-Cache"
 // xcache returns the X-Cache value for result at this tier, followed by
 // the upstream tier's value when there is one.
 func (c *Cache) xcache(r Result, upstream string) string {
-	if upstream == "" && int(r) < len(c.labels) {
-		return c.labels[r]
+	if upstream == "" {
+		return c.labels[r][0]
 	}
-	s := r.String() + " from " + c.tier
-	if upstream != "" {
-		s += ", " + upstream
-	}
-	return s
+	return r.String() + " from " + c.tier + ", " + upstream
 }
 
-// writeEntry answers r from e. Conditional requests that match e's
-// validators get 304; the body is sent in the best coding r accepts.
-func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc string, now int64) {
+// xcacheValue returns xcache(r, upstream) as a header value, shared (see
+// shareHeader) when there is no upstream value.
+func (c *Cache) xcacheValue(r Result, upstream string) []string {
+	if upstream == "" {
+		return c.labels[r]
+	}
+	return []string{c.xcache(r, upstream)}
+}
+
+// codingValues are the Content-Encoding values of the stored codings,
+// shared by every response (see shareHeader).
+var codingValues = [...][]string{codingGzip: {"gzip"}, codingZstd: {"zstd"}}
+
+// writeEntry answers r from e, marked with the X-Cache value xc.
+// Conditional requests that match e's validators get 304; the body is sent
+// in the best coding r accepts. The header values are e's own, shared
+// rather than copied (see shareHeader); only Age is made for each hit.
+func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc []string, now int64) {
 	h := w.Header()
-	vals := copyHeader(h, e.header, 6)
-	h[HeaderXCache] = vals.one(xc)
+	shareHeader(h, e.header)
+	h[HeaderXCache] = xc
 	age := e.age + time.Duration(max(now-e.storedAt, 0))
-	h["Age"] = vals.one(strconv.FormatInt(int64(age/time.Second), 10))
-	if e.varyHeader != "" {
-		h["Vary"] = vals.one(e.varyHeader)
+	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	if e.vary != nil {
+		h["Vary"] = e.vary
 	}
 	delete(h, "Content-Encoding")
 	if e.status == http.StatusOK && notModified(r.Header, e) {
@@ -42,7 +53,7 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 		return
 	}
 	head := r.Method == http.MethodHead
-	body, size := e.raw, e.sizes[identity]
+	body := e.raw
 	c := identity
 	if e.zstd != nil || e.gzip != nil {
 		c = parseAcceptEncoding(r.Header["Accept-Encoding"]).choose(e.zstd != nil, e.gzip != nil)
@@ -64,14 +75,13 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 		}
 	}
 	if c != identity {
-		size = e.sizes[c]
-		h["Content-Encoding"] = vals.one(c.String())
-		if e.etag != "" {
-			h["Etag"] = vals.one(e.weakETag)
+		h["Content-Encoding"] = codingValues[c]
+		if e.weakETag != nil {
+			h["Etag"] = e.weakETag
 		}
 	}
 	if bodyAllowed(e.status) {
-		h["Content-Length"] = vals.one(size)
+		h["Content-Length"] = e.sizes[c]
 	}
 	w.WriteHeader(e.status)
 	if !head && bodyAllowed(e.status) {
@@ -94,35 +104,14 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// copyHeader copies src into dst, the values of all keys in one
-// allocation with room for extra more values (see slab.one). Each slice is
-// capped, so that appends by later handlers do not reach a neighbour.
-func copyHeader(dst, src http.Header, extra int) slab {
-	n := extra
-	for _, vs := range src {
-		n += len(vs)
-	}
-	all := make(slab, 0, n)
+// shareHeader puts the header src into dst without copying its values:
+// each value slice is capped at its length, so that Add or append by a
+// later handler copies rather than writes into it (as the pipeline does
+// with its request id). Nothing may write into a value slice in place.
+func shareHeader(dst, src http.Header) {
 	for k, vs := range src {
-		start := len(all)
-		all = append(all, vs...)
-		dst[k] = all[start:len(all):len(all)]
+		dst[k] = vs[:len(vs):len(vs)]
 	}
-	return all[len(all):]
-}
-
-// slab hands out one-value header slices from a preallocated array.
-type slab []string
-
-// one returns a capped slice holding v, from the slab's spare capacity
-// when there is some.
-func (s *slab) one(v string) []string {
-	if len(*s) == cap(*s) {
-		return []string{v}
-	}
-	*s = append(*s, v)
-	n := len(*s)
-	return (*s)[n-1 : n : n]
 }
 
 // notModified reports whether the conditional headers of a request are
@@ -132,11 +121,11 @@ func notModified(h http.Header, e *entry) bool {
 	if inm, ok := h["If-None-Match"]; ok {
 		return e.etag != "" && etagMatch(inm, e.etag)
 	}
-	ims := h.Get("If-Modified-Since")
-	if ims == "" || e.lastModified == "" {
+	ims := h["If-Modified-Since"]
+	if len(ims) == 0 || e.lastModified == "" {
 		return false
 	}
-	t, err := http.ParseTime(ims)
+	t, err := http.ParseTime(ims[0])
 	if err != nil {
 		return false
 	}

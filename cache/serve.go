@@ -15,6 +15,10 @@ import (
 // through (Bypass). Concurrent misses of one key make one origin
 // call. Serve blocks until the response is written; a follower waits for
 // the shared fetch no longer than r's context allows.
+//
+// The header values Serve puts in w's header may be shared with the store
+// and other responses: handlers around it may Set, Add or Del them, never
+// write into a value slice.
 func (s *Stage) Serve(w http.ResponseWriter, r *http.Request, p *Policy, path string, origin Origin) {
 	res := Miss
 	defer func() {
@@ -52,10 +56,10 @@ func (s *Stage) serve(w http.ResponseWriter, r *http.Request, p *Policy, path st
 	if e != nil && !invalidate {
 		switch {
 		case e.fresh(now):
-			s.writeEntry(w, r, e, s.c.xcache(Hit, ""), now)
+			s.writeEntry(w, r, e, s.c.xcacheValue(Hit, ""), now)
 			return Hit
 		case e.staleWhileRevalidate(now):
-			s.writeEntry(w, r, e, s.c.xcache(Stale, ""), now)
+			s.writeEntry(w, r, e, s.c.xcacheValue(Stale, ""), now)
 			s.refreshInBackground(r, k, &fetchJob{st: st, base: base, stale: e, p: p, path: path, origin: origin})
 			return Stale
 		}

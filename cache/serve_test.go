@@ -2,6 +2,7 @@ package cache
 
 import (
 	"crypto/rand"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -250,6 +251,64 @@ func TestDisabledStage(t *testing.T) {
 	}
 }
 
+// TestStageDisabledInPlace turns caching off for a stage that holds an
+// entry, then on again.
+func TestStageDisabledInPlace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "edge")
+	o := &origin{}
+	o.fn = versioned(o)
+	p := &Policy{TTL: time.Minute}
+	expect(t, e.get(p, o, "/"), "Miss from edge", "v1")
+	if s := e.c.Stage("pets", "prod", 0); s != e.s {
+		t.Fatal("disabling replaced the stage")
+	}
+	if n := e.s.Len(); n != 0 {
+		t.Errorf("disabled stage holds %d entries", n)
+	}
+	expect(t, e.get(p, o, "/"), "Bypass from edge", "v2")
+	e.c.Stage("pets", "prod", 1<<20)
+	expect(t, e.get(p, o, "/"), "Miss from edge", "v3")
+	expect(t, e.get(p, o, "/"), "Hit from edge", "v3")
+}
+
+// TestHitHeaderIsolated checks that handlers changing the header values of
+// hits change only their own response: every hit of an entry shares its
+// values (see shareHeader).
+func TestHitHeaderIsolated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "edge")
+	o := &origin{fn: text(jsonBody(2<<10), "Content-Type", "application/json", "Etag", `"e1"`,
+		"Cache-Control", "public", "Vary", "Accept-Language", "X-Multi", "a", "X-Multi", "b")}
+	p := &Policy{TTL: time.Minute}
+	for _, accept := range []string{"gzip", "zstd", "identity"} {
+		hdr := []string{"Accept-Encoding", accept, "Accept-Language", "en"}
+		e.get(p, o, "/", hdr...)
+		want := e.get(p, o, "/", hdr...).Header().Clone()
+		var changed []http.Header
+		for _, v := range []string{"one", "two"} {
+			h := e.get(p, o, "/", hdr...).Header()
+			for k, vs := range h {
+				h[k] = append(vs, v)
+			}
+			changed = append(changed, h)
+		}
+		for i, v := range []string{"one", "two"} {
+			for k, vs := range changed[i] {
+				if !slices.Equal(vs, append(slices.Clone(want[k]), v)) {
+					t.Errorf("%s: hit %d: %s = %q, want %q and %q", accept, i, k, vs, want[k], v)
+				}
+			}
+		}
+		h := e.get(p, o, "/", hdr...).Header()
+		h.Set("Etag", "set")
+		h.Add("Vary", "added")
+		if got := e.get(p, o, "/", hdr...).Header(); !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("%s: header after changes to earlier hits\n%v\nwant\n%v", accept, got, want)
+		}
+	}
+}
+
 func TestXCacheChain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "edge")
@@ -257,8 +316,7 @@ func TestXCacheChain(t *testing.T) {
 	p := &Policy{TTL: time.Minute}
 	expect(t, e.get(p, o, "/"), "Miss from edge, Hit from regional", "x")
 	expect(t, e.get(p, o, "/"), "Hit from edge", "x")
-	k, en := e.s.lookup(e.s.store.Load(), baseKey(newRequest(http.MethodGet, "/"), p, "/"), http.Header{})
-	_ = k
+	_, en := e.s.lookup(e.s.store.Load(), baseKey(newRequest(http.MethodGet, "/"), p, "/"), http.Header{})
 	if en == nil || en.header.Get(HeaderXCache) != "" {
 		t.Errorf("stored entry %v keeps the origin's X-Cache", en)
 	}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -189,4 +190,80 @@ func TestRevalidationNewBody(t *testing.T) {
 	// The origin ignores the condition and sends a full response.
 	expect(t, e.get(p, o, "/"), "Miss from edge", "v2")
 	expect(t, e.get(p, o, "/"), "Hit from edge", "v2")
+}
+
+// TestBackgroundRefreshTooLarge checks that a background refresh fails the
+// origin's writes past MaxEntryBytes, as no client waits for the response,
+// and leaves the stale entry in place.
+func TestBackgroundRefreshTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "edge")
+	var writeErr atomic.Value
+	o := &origin{fn: func(w http.ResponseWriter, r *http.Request, bg bool) {
+		if !bg {
+			text("small")(w, r, bg)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, err := w.Write(make([]byte, 2000))
+		writeErr.Store(errString(err))
+	}}
+	p := &Policy{TTL: 10 * time.Second, StaleWhileRevalidate: time.Minute, MaxEntryBytes: 1000}
+	expect(t, e.get(p, o, "/"), "Miss from edge", "small")
+	e.clock.Advance(11 * time.Second)
+	expect(t, e.get(p, o, "/"), "Stale from edge", "small")
+	e.c.bg.wait()
+	if got := writeErr.Load(); got != errTooLarge.Error() {
+		t.Errorf("origin's write error = %v, want %v", got, errTooLarge)
+	}
+	expect(t, e.get(p, o, "/"), "Stale from edge", "small")
+}
+
+// TestCloseWaitsForRefreshes checks Close as documented: it waits for the
+// running background refresh and starts no more, and Serve keeps
+// answering, collapsing misses as before.
+func TestCloseWaitsForRefreshes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "edge")
+	started, release := make(chan struct{}), make(chan struct{})
+	var background atomic.Int32
+	var refreshed atomic.Bool
+	o := &origin{}
+	o.fn = func(w http.ResponseWriter, r *http.Request, bg bool) {
+		versioned(o)(w, r, bg)
+		if bg && background.Add(1) == 1 {
+			close(started)
+			within(t, release, "release")
+			refreshed.Store(true)
+		}
+	}
+	p := &Policy{TTL: 10 * time.Second, StaleWhileRevalidate: time.Minute}
+	expect(t, e.get(p, o, "/"), "Miss from edge", "v1")
+	e.clock.Advance(11 * time.Second)
+	expect(t, e.get(p, o, "/"), "Stale from edge", "v1")
+	within(t, started, "refresh")
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		e.c.Close()
+	}()
+	eventually(t, e.c.bg.isClosed, "Close to start")
+	close(release)
+	within(t, closed, "Close")
+	if !refreshed.Load() {
+		t.Error("Close returned before the running refresh ended")
+	}
+
+	e.clock.Advance(11 * time.Second) // v2 is stale now
+	expect(t, e.get(p, o, "/"), "Stale from edge", "v2")
+	if got := background.Load(); got != 1 {
+		t.Errorf("background refreshes = %d, want 1: none after Close", got)
+	}
+	// Past the window: a miss, which must not wait for a refresh that
+	// was never started.
+	e.clock.Advance(2 * time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := e.do(p, o, newRequest(http.MethodGet, "/").WithContext(ctx))
+	expect(t, w, "Miss from edge", "v3")
 }

@@ -65,28 +65,6 @@ func (s *Stage) newStore(capacity int64) *store {
 	})
 }
 
-// Len returns the approximate number of items in the stage's store (vary
-// records included), after pending maintenance.
-func (s *Stage) Len() int {
-	st := s.store.Load()
-	if st == nil {
-		return 0
-	}
-	st.CleanUp()
-	return st.EstimatedSize()
-}
-
-// Weight returns the estimated bytes held by the stage's store, after
-// pending maintenance: at most its capacity.
-func (s *Stage) Weight() int64 {
-	st := s.store.Load()
-	if st == nil {
-		return 0
-	}
-	st.CleanUp()
-	return int64(st.WeightedSize())
-}
-
 // lookup returns the key a response for a request with header h is stored
 // at (the variant key when the base key holds a vary record), and the
 // entry there if it is valid for the request: not flushed, and selected by
