@@ -201,6 +201,10 @@ func (g *Gateway) tier() string {
 	return "regional"
 }
 
+// ServingIndex is the config index of the routing table requests are
+// answered from; it trails the source's index while a rebuild runs.
+func (g *Gateway) ServingIndex() uint64 { return g.table.Load().index }
+
 // Kind is the endpoint's kind.
 func (g *Gateway) Kind() Kind { return g.cfg.Kind }
 

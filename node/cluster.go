@@ -103,7 +103,21 @@ func (n *Node) announce(ctx context.Context, g *cluster.Gossip, served *cluster.
 	var last cluster.NodeMeta
 	for {
 		changed := served.Changed()
-		m := n.meta(health(), served.State().Index, store != nil && store.HasState())
+		index := served.State().Index
+		// The index announced is the one requests are answered from: an
+		// endpoint still rebuilding its table holds it back, so a
+		// rollout is never reported done before the calls see it.
+		rebuilding := false
+		for _, gw := range n.gateways() {
+			if i := gw.ServingIndex(); i < index {
+				index, rebuilding = i, true
+			}
+		}
+		wait := time.Second
+		if rebuilding {
+			wait = 10 * time.Millisecond
+		}
+		m := n.meta(health(), index, store != nil && store.HasState())
 		if m.ConfigIndex != last.ConfigIndex || m.Health != last.Health || m.RaftState != last.RaftState {
 			if err := g.SetMeta(m); err != nil {
 				// Not recorded as sent: the next round (at most a second
@@ -117,7 +131,7 @@ func (n *Node) announce(ctx context.Context, g *cluster.Gossip, served *cluster.
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-time.After(time.Second): // health and raft state change without a config change
+		case <-time.After(wait): // rebuilds finish, health and raft state change without a config change
 		}
 	}
 }
