@@ -84,6 +84,9 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 		if cur.API(e.Deployment.APIID) == nil {
 			return cur.WithIndex(idx), &applyError{"api " + e.Deployment.APIID + " was deleted"}
 		}
+		if e.Stage != nil {
+			e.Stage.ChangedIndex = idx // a fresh decode: no one else holds it
+		}
 		return cur.WithDeployment(idx, e.Deployment, e.Stage), nil
 	case entryPutStage:
 		var e putStage
@@ -91,6 +94,7 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 		if cur.Deployment(e.Stage.APIID, e.Stage.DeploymentID) == nil {
 			return cur.WithIndex(idx), &applyError{"deployment " + e.Stage.DeploymentID + " was deleted"}
 		}
+		e.Stage.ChangedIndex = idx
 		return cur.WithStage(idx, e.Stage), nil
 	case entryDeleteStage:
 		var e deleteStage

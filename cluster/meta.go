@@ -22,6 +22,9 @@ type NodeMeta struct {
 	// Addrs maps a listener name to its host:port: "admin", "regional",
 	// "raft", "internal", "edge", "dns".
 	Addrs map[string]string
+	// Public are the addresses public clients reach the node at, when
+	// the operator set them (else DNS uses the listener hosts).
+	Public []string
 	// ConfigIndex is the Raft index of the state the node serves.
 	ConfigIndex uint64
 	// Health is "starting", "ok" or "draining".
@@ -62,6 +65,7 @@ const (
 	tagHealth   = "health"  // starting, ok, draining
 	tagSoftware = "version" // software version
 	tagRaft     = "raft"    // "1" when the node has Raft state
+	tagPublic   = "public"  // comma-separated public IP addresses
 )
 
 // ErrMetaVersion is returned by ParseMeta for tags written in an encoding
@@ -103,6 +107,14 @@ func (m NodeMeta) Tags() (map[string]string, error) {
 			parts = append(parts, name+"="+addr)
 		}
 		tags[tagAddrs] = strings.Join(parts, ",")
+	}
+	if len(m.Public) > 0 {
+		for _, a := range m.Public {
+			if a == "" || strings.Contains(a, ",") {
+				return nil, fmt.Errorf("node meta: public address %q: empty or holds ','", a)
+			}
+		}
+		tags[tagPublic] = strings.Join(m.Public, ",")
 	}
 	if m.ConfigIndex != 0 {
 		tags[tagIndex] = strconv.FormatUint(m.ConfigIndex, 10)
@@ -159,6 +171,9 @@ func ParseMeta(tags map[string]string) (NodeMeta, error) {
 	}
 	if s := tags[tagRoles]; s != "" {
 		m.Roles = strings.Split(s, ",")
+	}
+	if s := tags[tagPublic]; s != "" {
+		m.Public = strings.Split(s, ",")
 	}
 	if s := tags[tagAddrs]; s != "" {
 		m.Addrs = make(map[string]string)

@@ -62,6 +62,9 @@ type API struct {
 	HomeRegion  string `json:"home_region,omitempty"`
 	Description string `json:"description,omitempty"`
 	CORS        *CORS  `json:"cors,omitempty"`
+	// ResourcePolicy limits who may call the API, per endpoint type; nil
+	// lets everyone who reaches an endpoint call it. See ResourcePolicy.
+	ResourcePolicy *ResourcePolicy `json:"resource_policy,omitempty"`
 	// MinimumCompressionSize is the smallest response body, in bytes,
 	// that is compressed for clients that accept it; default 1024, at
 	// most 10485760 (which in effect turns compression off).
@@ -137,6 +140,11 @@ type Stage struct {
 	Variables    map[string]string `json:"variables,omitempty"`
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
+	// ChangedIndex is the Raft index of the last write to the stage
+	// (deployment, variables, settings), set when it is applied: a node
+	// that serves a config index at least this high serves the stage as
+	// it is now. DNS prefers such nodes.
+	ChangedIndex uint64 `json:"changed_index,omitempty"`
 	// Throttle is filled in by a later capability; it is carried through
 	// the log unchanged so that adding it is not a format change.
 	Throttle json.RawMessage `json:"throttle,omitempty"`

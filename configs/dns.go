@@ -38,13 +38,6 @@ type LatencyRule struct {
 	Latency Duration `json:"latency"`
 }
 
-// InternalNetwork is a network treated as internal, like a VPC: private
-// names resolve only for DNS clients in it.
-type InternalNetwork struct {
-	Name  string   `json:"name"`
-	CIDRs []string `json:"cidrs"`
-}
-
 // DNSTTL is the configured TTL or the default.
 func (c DNSConfig) DNSTTL() time.Duration {
 	if c.TTL == 0 {
@@ -73,35 +66,4 @@ func (n *Node) validateDNS(p *problems) {
 			p.add(f+".latency", "must not be negative")
 		}
 	}
-	names := map[string]bool{}
-	for i, in := range n.InternalNetworks {
-		f := fmt.Sprintf("internal_networks[%d]", i)
-		if !regionRE.MatchString(in.Name) {
-			p.add(f+".name", "must be lowercase letters, digits and -")
-		} else if names[in.Name] {
-			p.add(f+".name", "%q is used twice", in.Name)
-		}
-		names[in.Name] = true
-		if len(in.CIDRs) == 0 {
-			p.add(f+".cidrs", "at least one CIDR is required")
-		}
-		for j, c := range in.CIDRs {
-			if _, err := netip.ParsePrefix(c); err != nil {
-				p.add(fmt.Sprintf("%s.cidrs[%d]", f, j), "must be a CIDR such as 10.0.0.0/16")
-			}
-		}
-	}
-}
-
-// InternalPrefixes are the CIDRs of every internal network.
-func (n *Node) InternalPrefixes() []netip.Prefix {
-	var out []netip.Prefix
-	for _, in := range n.InternalNetworks {
-		for _, c := range in.CIDRs {
-			if p, err := netip.ParsePrefix(c); err == nil {
-				out = append(out, p.Masked())
-			}
-		}
-	}
-	return out
 }

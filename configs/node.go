@@ -58,13 +58,31 @@ type Node struct {
 
 	// DNS is the authoritative DNS server (role dns).
 	DNS DNSConfig `json:"dns"`
-	// InternalNetworks are the networks treated as internal ("VPCs").
+	// InternalNetworks are the networks treated as internal ("VPCs"),
+	// with this node's address on each.
 	InternalNetworks []InternalNetwork `json:"internal_networks,omitempty"`
+	// Private is shared by the private listeners (see InternalNetwork).
+	Private PrivateConfig `json:"private,omitzero"`
+	// DomainCertificates are served on the regional and edge listeners
+	// beside the node's own certificate, chosen by the name the client
+	// asks for (SNI): the certificates of custom domain names.
+	DomainCertificates []CertificateFiles `json:"domain_certificates,omitempty"`
+	// PublicAddresses are the addresses public clients reach this node
+	// at, answered by DNS for its public names; default the hosts of its
+	// regional, edge and dns listeners (which must then not be
+	// wildcards to be answered).
+	PublicAddresses []string `json:"public_addresses,omitempty"`
 
 	// AccessLog is "stdout", "stderr", a file path, or "off"; default stdout.
 	AccessLog string `json:"access_log,omitempty"`
 	// ShutdownGrace bounds how long in-flight requests may drain; default 10s.
 	ShutdownGrace Duration `json:"shutdown_grace,omitempty"`
+}
+
+// CertificateFiles is a PEM certificate chain and its key.
+type CertificateFiles struct {
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
 }
 
 // AdminConfig is the admin API listener (plain HTTP, loopback by default).
@@ -190,6 +208,7 @@ func (n *Node) ApplyDefaults() {
 	if n.ShutdownGrace == 0 {
 		n.ShutdownGrace = Duration(10 * time.Second)
 	}
+	n.applyPrivateDefaults()
 }
 
 // HasRole reports whether the node holds the role.
@@ -234,6 +253,7 @@ func (n *Node) Validate() error {
 	}
 	checkAddr(&p, "gossip.listen", n.Gossip.Listen)
 	n.validateDNS(&p)
+	n.validatePrivate(&p)
 	if n.Gossip.Advertise != "" {
 		checkAddr(&p, "gossip.advertise", n.Gossip.Advertise)
 	}
@@ -259,6 +279,11 @@ func (n *Node) Validate() error {
 	}
 	if n.ShutdownGrace < 0 {
 		p.add("shutdown_grace", "must not be negative")
+	}
+	for i, c := range n.DomainCertificates {
+		if c.CertFile == "" || c.KeyFile == "" {
+			p.add(fmt.Sprintf("domain_certificates[%d]", i), "cert_file and key_file are both required")
+		}
 	}
 	return p.err()
 }

@@ -345,3 +345,16 @@ type Source interface {
 	// It never blocks.
 	Changed() <-chan struct{}
 }
+
+// ReadyIndex is the config index from which a node serves every stage of
+// the API as it is now: the newest ChangedIndex of its stages (0 when it
+// has none).
+func (s *State) ReadyIndex(apiID string) uint64 {
+	var idx uint64
+	for _, st := range s.Stages[apiID] {
+		if st != nil && st.ChangedIndex > idx {
+			idx = st.ChangedIndex
+		}
+	}
+	return idx
+}

@@ -110,6 +110,7 @@ func (a *API) Validate() error {
 		p.add("kind", "must be REST or HTTP, not %q", a.Kind)
 	}
 	a.validateCORS(&p)
+	a.validatePolicy(&p)
 	if n := a.MinimumCompressionSize; n != nil && (*n < 0 || *n > MaxCompressionSize) {
 		p.add("minimum_compression_size", "must be between 0 and %d bytes", MaxCompressionSize)
 	}

@@ -158,7 +158,7 @@ func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool
 			}
 			return nil, nil, false, why
 		}
-		nodes, failOpen := healthyOrAll(with)
+		nodes, failOpen := readyOrAll(with, e.ready)
 		nodes = byLoad(nodes)
 		var out []netip.Addr
 		for _, n := range nodes {
@@ -176,15 +176,15 @@ func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool
 	case kindEdge, kindDomain:
 		var cands []candidate
 		var failOpen bool
-		if e.kind == kindEdge {
-			cands, failOpen = edgeCandidates(ix, e.api, fam)
+		if e.byEdges() {
+			cands, failOpen = edgeCandidates(ix, e.api, e.ready, fam)
 		} else {
 			cands, failOpen = regionCandidates(ix, e.regions, fam)
 		}
 		if len(cands) == 0 {
 			return nil, nil, false, "no candidate has an address of this family"
 		}
-		d := s.decide(ix, cands, cl, e.kind == kindEdge, !explain)
+		d := s.decide(ix, cands, cl, e.byEdges(), !explain)
 		d.failOpen = failOpen
 		var out []netip.Addr
 		for _, i := range d.answered {
@@ -194,7 +194,7 @@ func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool
 		}
 		why := ""
 		if explain {
-			why = d.why(e.kind == kindEdge)
+			why = d.why(e.byEdges())
 		}
 		return out, d, failOpen, why
 	}

@@ -143,7 +143,7 @@ func (s *Server) explainCandidates(x *Explanation, ix *index, res result, cl *cl
 		x.Candidates = append(x.Candidates, ec)
 	}
 	var others []candidate
-	if res.entry.kind == kindEdge {
+	if res.entry.byEdges() {
 		for _, n := range withFamily(ix.edges, kindEdge, res.fam) {
 			if !ranked[n.Name] {
 				others = append(others, candidate{key: n.Name, region: n.Region, nodes: []*Node{n}, load: n.Load})

@@ -66,10 +66,15 @@ func (k kind) String() string { return kindNames[k] }
 type entry struct {
 	kind    kind
 	node    *Node    // kindNS, kindNode
-	api     string   // kindEdge, kindRegional, kindPrivate
+	api     string   // kindEdge, kindRegional, kindPrivate; an edge kindDomain's name
 	region  string   // kindRegional, kindPrivate
 	regions []string // kindDomain
+	edge    bool     // kindDomain served by the edges: answered like an edge name
+	ready   uint64   // APIInfo.ReadyIndex of kindEdge, kindRegional, kindPrivate
 }
+
+// byEdges says whether e is answered with the nearest edges.
+func (e entry) byEdges() bool { return e.kind == kindEdge || (e.kind == kindDomain && e.edge) }
 
 // index is a Snapshot prepared for lookups, built once per snapshot
 // pointer and never modified after: every name that exists, by lowercase
@@ -158,17 +163,17 @@ func newIndex(snap *Snapshot, self string, log *slog.Logger) *index {
 			continue
 		}
 		if api.Edge {
-			ix.add(log, ix.names, label+"."+labelEdge+"."+ix.zone, entry{kind: kindEdge, api: id})
+			ix.add(log, ix.names, label+"."+labelEdge+"."+ix.zone, entry{kind: kindEdge, api: id, ready: api.ReadyIndex})
 		}
 		if (api.Regional || api.Private) && !validLabel(home) {
 			log.Warn("API home region is not a DNS label; regional and private names not answered", "api", id, "region", api.HomeRegion)
 			continue
 		}
 		if api.Regional {
-			ix.add(log, ix.names, label+"."+home+"."+ix.zone, entry{kind: kindRegional, api: id, region: api.HomeRegion})
+			ix.add(log, ix.names, label+"."+home+"."+ix.zone, entry{kind: kindRegional, api: id, region: api.HomeRegion, ready: api.ReadyIndex})
 		}
 		if api.Private {
-			ix.add(log, ix.internal, label+"."+labelPrivate+"."+home+"."+ix.zone, entry{kind: kindPrivate, api: id, region: api.HomeRegion})
+			ix.add(log, ix.internal, label+"."+labelPrivate+"."+home+"."+ix.zone, entry{kind: kindPrivate, api: id, region: api.HomeRegion, ready: api.ReadyIndex})
 		}
 	}
 
@@ -178,7 +183,7 @@ func newIndex(snap *Snapshot, self string, log *slog.Logger) *index {
 			log.Warn("custom domain inside the zone is ignored", "domain", name, "zone", ix.zone)
 			continue
 		}
-		ix.domains[c] = entry{kind: kindDomain, regions: d.Regions}
+		ix.domains[c] = entry{kind: kindDomain, regions: d.Regions, edge: d.Edge, api: c}
 	}
 
 	for _, r := range snap.LatencyMap {
@@ -312,10 +317,25 @@ func validLabel(s string) bool {
 // healthyOrAll returns the healthy nodes of ns, or all of them when none
 // is healthy (fail open, as Route 53 does); failOpen says which.
 func healthyOrAll(ns []*Node) (out []*Node, failOpen bool) {
+	return readyOrAll(ns, 0)
+}
+
+// readyOrAll are the healthy nodes of ns that serve config index ready or
+// later (they serve the API's current deployments); when none does yet,
+// the healthy ones; when none is healthy, all of them (fail open).
+func readyOrAll(ns []*Node, ready uint64) (out []*Node, failOpen bool) {
+	lagging := 0
 	for _, n := range ns {
 		if n.Healthy {
-			out = append(out, n)
+			if n.ConfigIndex >= ready {
+				out = append(out, n)
+			} else {
+				lagging++
+			}
 		}
+	}
+	if len(out) == 0 && lagging > 0 {
+		return readyOrAll(ns, 0)
 	}
 	if len(out) == 0 && len(ns) > 0 {
 		return ns, true

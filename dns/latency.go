@@ -78,9 +78,10 @@ type decision struct {
 }
 
 // edgeCandidates are the edge nodes with a public address of family fam
-// (4 or 6), healthy ones only unless none is.
-func edgeCandidates(ix *index, name string, fam int) ([]candidate, bool) {
-	nodes, failOpen := healthyOrAll(withFamily(ix.edges, kindEdge, fam))
+// (4 or 6): the healthy ones that serve config index ready, else the
+// healthy ones, else all (see readyOrAll).
+func edgeCandidates(ix *index, name string, ready uint64, fam int) ([]candidate, bool) {
+	nodes, failOpen := readyOrAll(withFamily(ix.edges, kindEdge, fam), ready)
 	cands := make([]candidate, 0, len(nodes))
 	for i, n := range nodes {
 		cands = append(cands, candidate{key: n.Name, region: n.Region, nodes: nodes[i : i+1], load: n.Load, order: rendezvous(name, n.Name)})

@@ -42,6 +42,7 @@ func latencyMap() []LatencyRule {
 func mappedFixture() *Snapshot {
 	s := fixture()
 	s.LatencyMap = latencyMap()
+	s.Domains["edge.example.net"] = Domain{Edge: true}
 	return s
 }
 
@@ -63,6 +64,9 @@ func TestLatencyMapRouting(t *testing.T) {
 		{name: "US subnet over ECS", ecs: "127.0.1.0/24", qname: edgeName, want: usEdges},
 		{name: "EU subnet over ECS", ecs: "127.0.2.0/24", qname: domain, want: euRegion},
 		{name: "shorter rule matches the rest of the /16", local: clientAny, qname: domain, want: usRegion},
+		// An EDGE custom domain is answered like an API's edge name.
+		{name: "US client, edge custom domain", local: clientUS, qname: "edge.example.net.", want: usEdges},
+		{name: "EU client, edge custom domain", local: clientEU, qname: "Edge.Example.Net.", want: euEdges},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,5 +318,41 @@ func TestSplitBits(t *testing.T) {
 		if got := splitBits(pfx(tc.client), ps, tc.longest); got != tc.want {
 			t.Errorf("splitBits(%s, longest=%v) = %d, want %d", tc.client, tc.longest, got, tc.want)
 		}
+	}
+}
+
+// TestReadiness: among healthy nodes, those that already serve the API's
+// current deployments (ConfigIndex ≥ ReadyIndex) are answered; while none
+// does, the healthy ones are.
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	v := newView(mappedFixture())
+	s := newServer(t, testConfig(t, v))
+	ask := func(qname string) []string {
+		return answerAddrs(serveMsg(t, s, query{name: qname, qtype: dns.TypeA}.msg(), clientEU+":5300"))
+	}
+	regional := apiEdge + ".us-east-1." + testZone
+	setIndex := func(s *Snapshot, ready uint64, idx map[string]uint64) {
+		info := s.APIs[apiEdge]
+		info.ReadyIndex = ready
+		s.APIs[apiEdge] = info
+		for i := range s.Nodes {
+			s.Nodes[i].ConfigIndex = idx[s.Nodes[i].Name]
+		}
+	}
+	v.update(func(s *Snapshot) {
+		setIndex(s, 40, map[string]uint64{"use-reg-1": 40, "use-reg-2": 39, "euw-edge-1": 39, "use-edge-1": 41, "use-edge-2": 41})
+	})
+	if got := ask(regional); !slices.Equal(got, []string{"192.0.2.21"}) {
+		t.Errorf("regional name with use-reg-2 lagging: %v, want only use-reg-1", got)
+	}
+	// The EU client's nearest edge lags: the US edges serve the new
+	// deployment and win.
+	if got := ask(edgeName); !slices.Equal(got, usEdges) {
+		t.Errorf("edge name with euw-edge-1 lagging: %v, want %v", got, usEdges)
+	}
+	v.update(func(s *Snapshot) { setIndex(s, 50, map[string]uint64{"use-reg-1": 40, "use-reg-2": 39}) })
+	if got := ask(regional); !slices.Equal(got, []string{"192.0.2.21", "192.0.2.22"}) {
+		t.Errorf("regional name while no node serves index 50: %v, want every healthy node", got)
 	}
 }

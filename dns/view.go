@@ -88,6 +88,9 @@ type Node struct {
 	// Healthy nodes are answered; unhealthy ones only when every
 	// candidate of a name is unhealthy (fail open).
 	Healthy bool
+	// ConfigIndex is the config index the node serves (see
+	// APIInfo.ReadyIndex).
+	ConfigIndex uint64
 	// Load is the node's load, 0 (idle) to 1 (saturated); it breaks ties
 	// between candidates of equal latency.
 	Load float64
@@ -110,6 +113,10 @@ type APIInfo struct {
 	// under: {id}.edge.{zone}, {id}.{home}.{zone} and
 	// {id}.private.{home}.{zone} exist only for the types it has.
 	Edge, Regional, Private bool
+	// ReadyIndex: a node serves the API's current deployments once its
+	// ConfigIndex reaches it. Among healthy nodes, those are preferred;
+	// 0 means any.
+	ReadyIndex uint64
 }
 
 // Domain is a custom domain as DNS sees it.
@@ -117,6 +124,9 @@ type Domain struct {
 	// Regions the domain is mapped in, in the operator's order of
 	// preference (the fallback order when no latency is known).
 	Regions []string
+	// Edge domains are served by every edge node and answered like an
+	// API's edge name: the nearest healthy edges. Regions is ignored.
+	Edge bool
 }
 
 // LatencyRule is one entry of the operator's latency map: clients in

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/portico-gw/portico/configs"
 )
 
 // gatewayError is an error the gateway itself answers with. It is rendered
@@ -40,7 +42,20 @@ var (
 	errNotServedEdge       = newError(http.StatusNotFound, "the API is not published as an EDGE endpoint")
 	errUpstreamUnavailable = newError(http.StatusServiceUnavailable, "no regional node of the API's home region is available")
 	errUpstreamFailed      = newError(http.StatusBadGateway, "the regional node did not answer")
+	errNoMapping           = newError(http.StatusNotFound, "no base path mapping of this domain matches the request path")
+	errNotServedPrivate    = newError(http.StatusNotFound, "the API is not published as a PRIVATE endpoint")
+	// errAccessDenied is API Gateway's ACCESS_DENIED answer to a request
+	// a resource policy denies.
+	errAccessDenied = newError(http.StatusForbidden, "User: anonymous is not authorized to perform: execute-api:Invoke on this resource")
 )
+
+// notServedAs answers a request for an API not published as the
+// endpoint's type.
+var notServedAs = map[configs.EndpointType]*gatewayError{
+	configs.EndpointRegional: errNotServedRegional,
+	configs.EndpointEdge:     errNotServedEdge,
+	configs.EndpointPrivate:  errNotServedPrivate,
+}
 
 // errorBody is the JSON shape of every gateway error.
 type errorBody struct {

@@ -34,8 +34,13 @@ type exchange struct {
 	stage   *stage    // nil until the stage resolves
 	route   *route    // nil until a route matches
 	apiPath string    // decoded path after the stage, without leading "/"
-	params  []string  // values for route.params
-	buf     [maxParams]string
+	// On a custom domain: the base path mapped (maybe "", the root);
+	// at an edge, also the API's own host and raw path the origin is
+	// asked for.
+	viaDomain              string
+	originHost, originPath string
+	params                 []string // values for route.params
+	buf                    [maxParams]string
 
 	proxy      *proxyRoute   // set by the HTTP proxy integration
 	forward    *forwardRoute // set by an edge's forwarding

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,6 +178,15 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "https"
 	pr.Out.URL.Host = "upstream" // RoundTrip picks the node
 	pr.Out.Host = pr.In.Host
+	if ex.originHost != "" {
+		// Called through a custom domain: the origin is asked on the
+		// API's own edge host, with the stage in place of the base path.
+		pr.Out.Host = ex.originHost
+		pr.Out.URL.Path, pr.Out.URL.RawPath = "", ""
+		if p, err := url.PathUnescape(ex.originPath); err == nil {
+			pr.Out.URL.Path, pr.Out.URL.RawPath = p, ex.originPath
+		}
+	}
 	h := pr.Out.Header
 	dropInternalHeaders(h)
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {

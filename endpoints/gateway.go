@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,11 @@ const (
 	// listens for HTTP/3 itself; the node mounts Handler on its
 	// mutual-TLS listener for HTTP/2.
 	KindOrigin Kind = "origin"
+	// KindPrivate serves PRIVATE APIs of the node's region at
+	// {apiId}.private.{region}.{zone} over HTTPS (HTTP/1.1 and HTTP/2) on
+	// one internal network: it listens on the node's address there and
+	// takes connections only from the network's CIDRs.
+	KindPrivate Kind = "private"
 )
 
 // Config for an endpoint.
@@ -64,6 +70,14 @@ type Config struct {
 	// them (mutual TLS under the cluster CA).
 	Upstreams   Upstreams
 	UpstreamTLS *tls.Config
+	// Network, EndpointID and NetworkCIDRs (private only) describe the
+	// internal network the endpoint serves: requests on it come from that
+	// network and private endpoint (resource policies' source_networks
+	// and private_endpoints), and its listener takes connections only
+	// from the CIDRs.
+	Network      string
+	EndpointID   string
+	NetworkCIDRs []netip.Prefix
 	// Now is the clock of the cache; default time.Now.
 	Now func() time.Time
 	// Logger is the component logger; nil discards.
@@ -75,6 +89,11 @@ type Config struct {
 	// ShutdownGrace bounds how long Run lets in-flight requests finish
 	// after its context is done; default 10s.
 	ShutdownGrace time.Duration
+	// ObserveRTT, when set, receives the kernel's smoothed round trip of
+	// each client TCP connection of a regional or edge endpoint, once per
+	// connection (Linux only; not HTTP/3; see rtt.go). It is
+	// called on the connection's goroutine and must not block.
+	ObserveRTT func(client netip.Addr, rtt time.Duration)
 }
 
 // DefaultShutdownGrace is Config.ShutdownGrace when unset.
@@ -127,7 +146,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Kind = KindRegional
 	}
 	switch cfg.Kind {
-	case KindRegional, KindEdge, KindOrigin:
+	case KindRegional, KindEdge, KindOrigin, KindPrivate:
 	default:
 		errs = append(errs, fmt.Errorf("unknown endpoint kind %q", cfg.Kind))
 	}
@@ -148,6 +167,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Kind == KindEdge && (cfg.Upstreams == nil || cfg.UpstreamTLS == nil) {
 		errs = append(errs, errors.New("an edge endpoint needs upstreams and an upstream tls config"))
+	}
+	if cfg.Kind == KindPrivate && (cfg.Network == "" || len(cfg.NetworkCIDRs) == 0) {
+		errs = append(errs, errors.New("a private endpoint needs its network's name and CIDRs"))
 	}
 	if cfg.Source == nil {
 		errs = append(errs, errors.New("source is required"))
@@ -171,8 +193,11 @@ func New(cfg Config) (*Gateway, error) {
 		transport:  newTransport(),
 		ready:      make(chan struct{}),
 	}
-	if cfg.Kind != KindRegional {
+	switch cfg.Kind {
+	case KindEdge, KindOrigin:
 		g.hostSuffix = strings.ToLower("edge." + zone)
+	case KindPrivate:
+		g.hostSuffix = strings.ToLower("private." + cfg.Region + "." + zone)
 	}
 	if g.log == nil {
 		g.log = discardLogger
@@ -328,6 +353,7 @@ func (g *Gateway) newServer(ls *listeners) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         g.connStateHook(), // nil unless Config.ObserveRTT
 		// TLS handshake failures and the like are the client's problem.
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}

@@ -300,7 +300,7 @@ var testCert = sync.OnceValues(func() (tls.Certificate, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"*." + testRegion + "." + testZone, "*.edge." + testZone},
+		DNSNames:              []string{"*." + testRegion + "." + testZone, "*.edge." + testZone, "*.private." + testRegion + "." + testZone, "shop.example.com"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

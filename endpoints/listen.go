@@ -72,6 +72,13 @@ func (g *Gateway) listen(ctx context.Context) (*listeners, error) {
 			}
 		}
 		return nil, fmt.Errorf("endpoints: no port free on both tcp and udp at %s", g.cfg.Listen)
+	case KindPrivate:
+		lc.Control = sourceFilter(g.cfg.NetworkCIDRs)
+		ln, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("endpoints: listen on %s: %w", g.cfg.Listen, err)
+		}
+		return &listeners{tcp: sourceListener{Listener: ln, allowed: g.cfg.NetworkCIDRs}}, nil
 	default:
 		ln, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/configs"
 )
 
 // Limits from Amazon API Gateway's published quotas.
@@ -19,7 +21,8 @@ const (
 //
 //	observe  request id, internal headers, recover,       (static)
 //	         access log, metrics
-//	resolve  header budget, host → API, path, stage       (static, reads the table)
+//	resolve  header budget, host → API, resource policy,  (static, reads the table)
+//	         path, stage
 //	stage    route match, 404/405                         (compiled per stage)
 //	limitBody → compression → cache → integration         (compiled per route;
 //	         (proxy, mock, or an edge's forwarding)        compression and cache
@@ -62,15 +65,21 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ex.id, errHeadersTooLarge)
 		return
 	}
-	api, gerr := rs.g.table.Load().resolveHost(r.Host, rs.g.hostSuffix)
-	if gerr != nil {
-		writeError(w, ex.id, gerr)
-		return
+	t := rs.g.table.Load()
+	api, gerr := t.resolveHost(r.Host, rs.g.hostSuffix)
+	var domain *configs.Domain
+	if gerr == errUnknownHost {
+		domain = t.domain(r.Host)
 	}
-	ex.api = api
-	if api.refuse != nil {
-		writeError(w, ex.id, api.refuse)
-		return
+	if domain == nil {
+		if gerr != nil {
+			writeError(w, ex.id, gerr)
+			return
+		}
+		if gerr = rs.admit(ex, api, r); gerr != nil {
+			writeError(w, ex.id, gerr)
+			return
+		}
 	}
 	raw, ok := requestPath(r)
 	if !ok {
@@ -82,8 +91,37 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ex.id, errBadPath)
 		return
 	}
-	// path is "/{stage}" or "/{stage}/{rest...}".
-	name, rest, _ := strings.Cut(path[1:], "/")
+	var name, rest string
+	if domain != nil {
+		// A custom domain: the base path mapping picks the API and
+		// stage; the API sees the path after the base path.
+		m, apiPath := domain.Match(path)
+		if m == nil || t.apis[m.APIID] == nil {
+			writeError(w, ex.id, errNoMapping)
+			return
+		}
+		api = t.apis[m.APIID]
+		if gerr = rs.admit(ex, api, r); gerr != nil {
+			writeError(w, ex.id, gerr)
+			return
+		}
+		name, rest = m.Stage, apiPath[1:]
+		ex.viaDomain = m.BasePath
+		if rs.g.cfg.Kind == KindEdge {
+			ex.originHost = api.id + "." + rs.g.hostSuffix
+			// Raw and decoded paths have the same segments (see
+			// normalizePath): drop the base path's raw segment.
+			rawRest := raw
+			if m.BasePath != "" {
+				_, after, _ := strings.Cut(raw[1:], "/")
+				rawRest = "/" + after
+			}
+			ex.originPath = "/" + m.Stage + rawRest
+		}
+	} else {
+		// path is "/{stage}" or "/{stage}/{rest...}".
+		name, rest, _ = strings.Cut(path[1:], "/")
+	}
 	st := api.stages[name]
 	if st == nil {
 		writeError(w, ex.id, errNoStage)
@@ -92,6 +130,22 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.stage = st
 	ex.apiPath = rest
 	st.ServeHTTP(w, r)
+}
+
+// admit records the API on the exchange and checks that this endpoint
+// serves it and that its resource policy lets the request in.
+func (rs resolve) admit(ex *exchange, api *apiEntry, r *http.Request) *gatewayError {
+	ex.api = api
+	if api.refuse != nil {
+		return api.refuse
+	}
+	if api.policy != nil {
+		if ok, why := api.policy.admits(rs.g.originOf(r)); !ok {
+			rs.g.log.Debug("request denied by resource policy", "request_id", ex.id, "api", api.id, "client", r.RemoteAddr, "by", why)
+			return errAccessDenied
+		}
+	}
+	return nil
 }
 
 // finish runs after every request, panicking or not: it turns a panic into

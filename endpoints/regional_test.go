@@ -142,7 +142,7 @@ func TestHostsNotServed(t *testing.T) {
 		{host("bothapi001"), 200, ""},
 		{host("westapi001"), 404, errNotServedRegion.message},
 		{host("edgeapi001"), 404, errNotServedRegional.message},
-		{host("privapi001"), 404, errNotServedRegional.message},
+		{host("privapi001"), 404, errUnknownHost.message}, // not revealed
 		{host("nosuchapi1"), 404, errUnknownHost.message},
 		{"helloapi01.us-west-2." + testZone, 404, errUnknownHost.message},
 		{"helloapi01.us-east-1.example.com", 404, errUnknownHost.message},

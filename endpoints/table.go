@@ -2,7 +2,9 @@ package endpoints
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,8 +15,9 @@ import (
 // table is everything an endpoint serves at one committed State,
 // compiled. It is immutable once published.
 type table struct {
-	index uint64
-	apis  map[string]*apiEntry // by API id (lowercase)
+	index   uint64
+	apis    map[string]*apiEntry       // by API id (lowercase)
+	domains map[string]*configs.Domain // custom domains served here, by name
 }
 
 // apiEntry is one API as seen from this endpoint. refuse is set when the
@@ -23,6 +26,7 @@ type table struct {
 type apiEntry struct {
 	id, name string
 	refuse   *gatewayError
+	policy   *policy // the resource policy for this endpoint's type; nil admits all
 	stages   map[string]*stage
 }
 
@@ -40,7 +44,36 @@ type stage struct {
 	dep *configs.Deployment
 }
 
-func emptyTable() *table { return &table{apis: map[string]*apiEntry{}} }
+func emptyTable() *table {
+	return &table{apis: map[string]*apiEntry{}, domains: map[string]*configs.Domain{}}
+}
+
+// domain returns the custom domain a Host names, or nil. The port is
+// ignored, case does not matter, and a trailing dot is allowed.
+func (t *table) domain(host string) *configs.Domain {
+	if len(t.domains) == 0 {
+		return nil
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return t.domains[configs.CanonicalDomainName(host)]
+}
+
+// servesDomain says whether this endpoint answers for d: regional
+// endpoints REGIONAL domains of their region (or of every region that
+// maps an API here, when the domain names none), edges EDGE domains. A
+// private API is never mapped to a custom domain; an origin sees the
+// API's own host, which the edge puts back.
+func (g *Gateway) servesDomain(d *configs.Domain) bool {
+	switch g.cfg.Kind {
+	case KindRegional:
+		return d.EndpointType == configs.EndpointRegional && (len(d.Regions) == 0 || slices.ContainsFunc(d.Regions, func(r string) bool { return strings.EqualFold(r, g.cfg.Region) }))
+	case KindEdge:
+		return d.EndpointType == configs.EndpointEdge
+	}
+	return false
+}
 
 // resolveHost maps an invoke host "{apiId}.{suffix}" (suffix is
 // "{region}.{zone}", lowercase) to its API. The port is ignored, case
@@ -82,15 +115,21 @@ func keepCache(st *configs.State, prev *table, api, name string) bool {
 }
 
 // refuses says why this endpoint does not serve a, or nil when it does:
-// a regional endpoint serves REGIONAL APIs of its region, an edge EDGE
-// APIs of every region, an origin EDGE APIs of its region.
+// a regional endpoint serves REGIONAL APIs of its region, a private one
+// PRIVATE APIs of its region, an edge EDGE APIs of every region, an
+// origin EDGE APIs of its region. A PRIVATE API is not revealed anywhere
+// it is not served: it gets the answer of a host without an API.
 func (g *Gateway) refuses(a *configs.API) *gatewayError {
+	t := g.endpointType()
 	switch {
-	case g.cfg.Kind == KindRegional && !a.HasEndpointType(configs.EndpointRegional):
-		return errNotServedRegional
-	case g.cfg.Kind != KindRegional && !a.HasEndpointType(configs.EndpointEdge):
-		return errNotServedEdge
+	case !a.HasEndpointType(t) && a.HasEndpointType(configs.EndpointPrivate) && g.cfg.Kind != KindPrivate:
+		return errUnknownHost
+	case !a.HasEndpointType(t):
+		return notServedAs[t]
 	case g.cfg.Kind != KindEdge && !strings.EqualFold(a.HomeRegion, g.cfg.Region):
+		if t == configs.EndpointPrivate {
+			return errUnknownHost
+		}
 		return errNotServedRegion
 	}
 	return nil
@@ -122,6 +161,13 @@ func (g *Gateway) build(st *configs.State, prev *table) *table {
 			}
 		}
 	}
+	if st != nil {
+		for name, d := range st.Domains {
+			if d != nil && g.servesDomain(d) {
+				t.domains[name] = d
+			}
+		}
+	}
 	for k := range g.failed {
 		if !failing[k] {
 			delete(g.failed, k)
@@ -143,6 +189,7 @@ func (g *Gateway) buildAPI(st *configs.State, id string, a *configs.API, prev *t
 	if e.refuse = g.refuses(a); e.refuse != nil {
 		return e
 	}
+	e.policy = compilePolicy(a.ResourcePolicy, g.endpointType())
 	var prevAPI *apiEntry
 	if prev != nil {
 		prevAPI = prev.apis[e.id]

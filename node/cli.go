@@ -66,7 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&c.admin, "admin", "", "admin API address (default: $PORTICO_ADMIN, else the state file's)")
 	pf.StringVar(&c.stateFile, "state-file", "", "state file written by `portico dev` (default: $PORTICO_STATE, else "+DefaultStatePath()+")")
-	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url and edge-url)")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url, edge-url and private-url)")
 	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(), c.cacheCmd(), c.dnsCmd(),
 		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.domainsCmd(), c.statusCmd(), c.caCmd(), c.clusterCmd())
 	return root

@@ -280,6 +280,9 @@ func (c *cli) stagesCmd() *cobra.Command {
 		case "edge-url":
 			fmt.Fprintln(c.stdout, s.InvokeURLs[string(configs.EndpointEdge)])
 			return nil
+		case "private-url":
+			fmt.Fprintln(c.stdout, s.InvokeURLs[string(configs.EndpointPrivate)])
+			return nil
 		}
 		return c.print(s, func(w io.Writer) {
 			fmt.Fprintf(w, "stage:       %s\napi:         %s\ndeployment:  %s\nupdated:     %s\n", s.Name, s.APIID, s.DeploymentID, s.UpdatedAt.Format("2006-01-02 15:04:05Z07:00"))

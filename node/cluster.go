@@ -91,8 +91,11 @@ func (n *Node) meta(health string, configIndex uint64, raftState bool) cluster.N
 	if a.Raft != "" {
 		addrs["raft"] = a.Raft
 	}
+	for network, addr := range a.Private {
+		addrs[privateAddrKey+network] = addr
+	}
 	return cluster.NodeMeta{
-		Region: n.cfg.Region, Roles: n.cfg.Roles, Addrs: addrs, ConfigIndex: configIndex,
+		Region: n.cfg.Region, Roles: n.cfg.Roles, Addrs: addrs, Public: n.cfg.PublicAddresses, ConfigIndex: configIndex,
 		Health: health, Version: Version, RaftState: raftState,
 	}
 }

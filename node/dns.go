@@ -50,8 +50,9 @@ func (v *dnsView) follow(ctx context.Context, cfg configs.Node, g *cluster.Gossi
 
 // buildSnapshot turns members and the committed state into what DNS
 // answers from. A node is healthy when gossip sees it alive and it
-// announces "ok"; its public addresses are the hosts of its edge, regional
-// and dns listeners.
+// announces "ok"; its public addresses are its public_addresses, else the
+// hosts of its edge, regional and dns listeners; its private addresses
+// are the hosts of its private listeners.
 func buildSnapshot(cfg configs.Node, members []cluster.Member, st *configs.State) *dns.Snapshot {
 	rules := make([]dns.LatencyRule, 0, len(cfg.DNS.LatencyMap))
 	for _, r := range cfg.DNS.LatencyMap {
@@ -70,22 +71,32 @@ func buildSnapshot(cfg configs.Node, members []cluster.Member, st *configs.State
 		if m.MetaErr != nil || m.Status == cluster.MemberLeft {
 			continue
 		}
-		n := dns.Node{Name: m.Name, Region: m.Meta.Region, Roles: m.Meta.Roles,
+		n := dns.Node{Name: m.Name, Region: m.Meta.Region, Roles: m.Meta.Roles, ConfigIndex: m.Meta.ConfigIndex,
 			Healthy: m.Status == cluster.MemberAlive && m.Meta.Health == cluster.HealthOK}
-		for _, key := range []string{"edge", "regional", "dns"} {
-			host, _, err := net.SplitHostPort(m.Meta.Addrs[key])
-			if a, perr := netip.ParseAddr(host); err == nil && perr == nil && !a.IsUnspecified() && !slices.Contains(n.Public, a.Unmap()) {
-				n.Public = append(n.Public, a.Unmap())
+		for _, p := range m.Meta.Public {
+			n.Public = appendAddr(n.Public, p)
+		}
+		for key, addr := range m.Meta.Addrs {
+			host, _, err := net.SplitHostPort(addr)
+			switch {
+			case err != nil:
+			case strings.HasPrefix(key, privateAddrKey):
+				n.Private = appendAddr(n.Private, host)
+			case len(m.Meta.Public) == 0 && (key == "edge" || key == "regional" || key == "dns"):
+				n.Public = appendAddr(n.Public, host)
 			}
 		}
+		slices.SortFunc(n.Public, netip.Addr.Compare)
+		slices.SortFunc(n.Private, netip.Addr.Compare)
 		s.Nodes = append(s.Nodes, n)
 	}
 	if st != nil {
 		// Regional custom domains resolve to the lowest-latency healthy
-		// region they are served in. (Edge custom domains are not
-		// answered by DNS yet.)
+		// region they are served in, edge ones to the nearest edges.
 		for _, d := range st.DomainList() {
-			if regions := st.DomainRegions(d); len(regions) > 0 { // nil for EDGE domains
+			if d.EndpointType == configs.EndpointEdge {
+				s.Domains[d.Name] = dns.Domain{Edge: true}
+			} else if regions := st.DomainRegions(d); len(regions) > 0 {
 				s.Domains[d.Name] = dns.Domain{Regions: regions}
 			}
 		}
@@ -94,21 +105,28 @@ func buildSnapshot(cfg configs.Node, members []cluster.Member, st *configs.State
 				continue
 			}
 			s.APIs[id] = dns.APIInfo{HomeRegion: a.HomeRegion,
-				Edge:     a.HasEndpointType(configs.EndpointEdge),
-				Regional: a.HasEndpointType(configs.EndpointRegional),
-				Private:  a.HasEndpointType(configs.EndpointPrivate)}
+				Edge:       a.HasEndpointType(configs.EndpointEdge),
+				Regional:   a.HasEndpointType(configs.EndpointRegional),
+				Private:    a.HasEndpointType(configs.EndpointPrivate),
+				ReadyIndex: st.ReadyIndex(id)}
 		}
 	}
 	return s
 }
 
-// gossipLatency gives the dns server node-to-node round trips from gossip
-// coordinates. Round trips measured from client connections are not
-// collected yet: RTT knows nothing, so the latency map and node round
-// trips decide.
-type gossipLatency struct{ g *cluster.Gossip }
+// gossipLatency gives the dns server the round trips of client
+// connections that regional and edge nodes measured and shared through
+// gossip (RTT, from the table of rtt.go: fresh within rttTTL, keyed by
+// /24 and /56), and node-to-node round trips from gossip coordinates
+// (NodeRTT).
+type gossipLatency struct {
+	g   *cluster.Gossip
+	rtt *rttTable
+}
 
-func (l gossipLatency) RTT(netip.Prefix, string) (time.Duration, bool) { return 0, false }
+func (l gossipLatency) RTT(client netip.Prefix, node string) (time.Duration, bool) {
+	return l.rtt.lookup(client, node, time.Now())
+}
 
 func (l gossipLatency) NodeRTT(from, to string) (time.Duration, bool) {
 	if from == to {
@@ -192,4 +210,14 @@ func printExplanation(w io.Writer, ex dns.Explanation) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%.1fms\t%s\t%v\t%s\n", c.Rank, c.Name, c.Region, c.Healthy, c.LatencyMS, c.LatencySource, c.Answered, strings.Join(c.Addresses, ","))
 	}
 	tw.Flush()
+}
+
+// appendAddr adds host to addrs when it is a specific address not yet
+// there (a wildcard is nothing a client can reach).
+func appendAddr(addrs []netip.Addr, host string) []netip.Addr {
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.IsUnspecified() || slices.Contains(addrs, a.Unmap()) {
+		return addrs
+	}
+	return append(addrs, a.Unmap())
 }

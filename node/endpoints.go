@@ -67,11 +67,12 @@ func startRunner(ctx context.Context, r runner, what string, spawn func(func()),
 	}
 }
 
-// endpointRegisterer labels an endpoint's metrics with its kind, so the
-// regional, edge and origin endpoints of one node export separate series
+// endpointRegisterer labels an endpoint's metrics with its kind (and, for
+// private endpoints, network: "private-corp"), so the regional, edge,
+// origin and private endpoints of one node export separate series
 // under API Gateway's metric names.
-func endpointRegisterer(reg prometheus.Registerer, kind endpoints.Kind) prometheus.Registerer {
-	return prometheus.WrapRegistererWith(prometheus.Labels{"endpoint": string(kind)}, reg)
+func endpointRegisterer(reg prometheus.Registerer, endpoint string) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{"endpoint": endpoint}, reg)
 }
 
 // flushEvent is the gossip user event that carries a committed cache
@@ -89,6 +90,10 @@ type flushPayload struct {
 // onGossipEvent handles user events; it runs on the gossip loop and does
 // not block.
 func (n *Node) onGossipEvent(name string, payload []byte) {
+	if name == rttEvent {
+		n.receiveRTT(payload)
+		return
+	}
 	if name != flushEvent {
 		return
 	}

@@ -44,6 +44,7 @@ type Node struct {
 	gossip    *cluster.Gossip
 	served    *cluster.Served
 	endpoints []*runningEndpoint // in start order
+	rtt       clientRTT          // measured client round trips (rtt.go)
 }
 
 // Addrs are the addresses a running node listens on.
@@ -55,6 +56,9 @@ type Addrs struct {
 	Raft     string `json:"raft,omitempty"`
 	Internal string `json:"internal"`
 	Gossip   string `json:"gossip"`
+	// Private maps an internal network to the node's private listener on
+	// it.
+	Private map[string]string `json:"private,omitempty"`
 	// CAFile is the CA that signed the regional certificate, when the node
 	// generated it.
 	CAFile string `json:"ca_file,omitempty"`
@@ -227,7 +231,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return endpoints.Config{
 			Kind: kind, Region: cfg.Region, Zone: cfg.Zone, Listen: listen, TLS: tlsConf, Source: served,
 			Logger: n.log.With("component", string(kind)), AccessLog: accessLog,
-			Registerer: endpointRegisterer(reg, kind), ShutdownGrace: cfg.ShutdownGrace.D(),
+			Registerer: endpointRegisterer(reg, string(kind)), ShutdownGrace: cfg.ShutdownGrace.D(),
+			ObserveRTT: n.observeRTT, // used by regional and edge endpoints only
 		}
 	}
 	if cfg.HasRole(configs.RoleRegional) {
@@ -242,6 +247,28 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		// HTTP/2 from edges reaches Handler through the internal listener.
 		if origin, err = start(endpoints.New(base(endpoints.KindOrigin, internalLn.Addr().String(), mt.Server))); err != nil {
 			return fmt.Errorf("origin endpoint: %w", err)
+		}
+	}
+	// Private listeners: one per internal network the node has an
+	// address on (regional nodes only).
+	privateAddrs := map[string]string{}
+	if pls := cfg.PrivateListeners(); len(pls) > 0 {
+		if err := checkLocalAddrs(cfg); err != nil {
+			return err
+		}
+		tlsConf, ca, err := n.serverTLS(configs.ListenerConfig{CertFile: cfg.Private.CertFile, KeyFile: cfg.Private.KeyFile}, "private")
+		if err != nil {
+			return err
+		}
+		caFile = cmp.Or(caFile, ca)
+		for _, pl := range pls {
+			pc := base(endpoints.KindPrivate, pl.Listen, tlsConf)
+			pc.Registerer = endpointRegisterer(reg, string(endpoints.KindPrivate)+"-"+pl.Network)
+			gw, err := start(endpoints.New(privateConfig(pc, pl)))
+			if err != nil {
+				return fmt.Errorf("private endpoint of network %s: %w", pl.Network, err)
+			}
+			privateAddrs[pl.Network] = gw.Addr().String()
 		}
 	}
 	if cfg.HasRole(configs.RoleEdge) {
@@ -259,6 +286,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 
 	n.mu.Lock()
 	n.addrs = Addrs{Admin: adminLn.Addr().String(), Internal: advertised(cfg.Internal.Advertise, internalLn), CAFile: caFile}
+	if len(privateAddrs) > 0 {
+		n.addrs.Private = privateAddrs
+	}
 	if regional != nil {
 		n.addrs.Regional = regional.Addr().String()
 	}
@@ -295,6 +325,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		return err
 	}
 	cleanup = append(cleanup, func() { g.Shutdown() })
+	goRun(func() { n.runRTT(runCtx, g) })
 	if edge != nil {
 		// Until the list is built the edge answers misses with 503.
 		n.ups.update(g)
@@ -312,7 +343,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		view.snap.Store(buildSnapshot(cfg, g.Members(), served.State()))
 		goRun(func() { view.follow(runCtx, cfg, g, served) })
 		dnsServer, err = dns.New(dns.Config{
-			Listen: cfg.DNS.Listen, NodeName: cfg.Name, View: view, Latency: gossipLatency{g},
+			Listen: cfg.DNS.Listen, NodeName: cfg.Name, View: view, Latency: gossipLatency{g, &n.rtt.table},
 			Logger: n.log.With("component", "dns"), Registerer: reg, Explore: cfg.DNS.Explore,
 		})
 		if err != nil {
@@ -361,7 +392,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	admin := &Admin{
 		store: adminStore, region: cfg.Region, log: n.log.With("component", "admin"), now: time.Now,
 		metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		invokeURLs: invokeURLs(cfg.Zone, regionalPort, edgePort),
+		invokeURLs: invokeURLs(cfg.Zone, regionalPort, edgePort, privatePort(cfg, privateAddrs)),
 		cluster:    &clusterAdmin{node: n, gossip: g, store: store, client: client},
 		flushed:    n.broadcastFlush,
 	}
@@ -482,6 +513,23 @@ func (h *health) get() string  { h.mu.Lock(); defer h.mu.Unlock(); return h.v }
 // (regional or edge), or uses one generated for the node's names under
 // data_dir/tls.
 func (n *Node) serverTLS(lc configs.ListenerConfig, what string) (*tls.Config, string, error) {
+	c, ca, err := n.listenerTLS(lc, what)
+	if err != nil || what == "private" {
+		return c, ca, err
+	}
+	// Custom domains: their certificates beside the node's own; the
+	// handshake picks the first one that fits the client's SNI.
+	for i, f := range n.cfg.DomainCertificates {
+		dc, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("domain_certificates[%d]: %w", i, err)
+		}
+		c.Certificates = append(c.Certificates, dc)
+	}
+	return c, ca, nil
+}
+
+func (n *Node) listenerTLS(lc configs.ListenerConfig, what string) (*tls.Config, string, error) {
 	cfg := n.cfg
 	if lc.CertFile != "" {
 		c, err := tls.LoadX509KeyPair(lc.CertFile, lc.KeyFile)
@@ -492,10 +540,10 @@ func (n *Node) serverTLS(lc configs.ListenerConfig, what string) (*tls.Config, s
 	}
 	names := []string{
 		"*." + cfg.Region + "." + cfg.Zone, cfg.Region + "." + cfg.Zone, "*.edge." + cfg.Zone,
-		cfg.Name + "." + cfg.Zone, "localhost",
+		"*.private." + cfg.Region + "." + cfg.Zone, cfg.Name + "." + cfg.Zone, "localhost",
 	}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	for _, addr := range []string{cfg.Regional.Listen, cfg.Edge.Listen} {
+	for _, addr := range append([]string{cfg.Regional.Listen, cfg.Edge.Listen}, privateListens(cfg)...) {
 		host, _, err := net.SplitHostPort(addr)
 		if ip := net.ParseIP(host); err == nil && ip != nil && !ip.IsUnspecified() && !slices.ContainsFunc(ips, ip.Equal) {
 			ips = append(ips, ip)
@@ -515,9 +563,10 @@ func (n *Node) serverTLS(lc configs.ListenerConfig, what string) (*tls.Config, s
 	return &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}, ca.CertFile, nil
 }
 
-// invokeURLs builds the invoke URLs of a stage per endpoint type this node
-// serves: https://{apiId}.{region}.{zone}[:port]/{stage}/.
-func invokeURLs(zone string, regionalPort, edgePort int) func(a *configs.API, stage string) map[string]string {
+// invokeURLs builds the invoke URLs of a stage per endpoint type:
+// https://{apiId}.{region}.{zone}[:port]/{stage}/ and the edge and private
+// forms.
+func invokeURLs(zone string, regionalPort, edgePort, privatePort int) func(a *configs.API, stage string) map[string]string {
 	url := func(host string, port int, stage string) string {
 		if port != 443 && port != 0 {
 			host += ":" + strconv.Itoa(port)
@@ -531,6 +580,9 @@ func invokeURLs(zone string, regionalPort, edgePort int) func(a *configs.API, st
 		}
 		if a.HasEndpointType(configs.EndpointEdge) {
 			urls[string(configs.EndpointEdge)] = url(a.ID+".edge."+zone, edgePort, stage)
+		}
+		if a.HasEndpointType(configs.EndpointPrivate) {
+			urls[string(configs.EndpointPrivate)] = url(a.ID+".private."+a.HomeRegion+"."+zone, privatePort, stage)
 		}
 		return urls
 	}

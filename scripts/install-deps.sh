@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test`, `make lint` and `make bench` need on a fresh
 # Debian machine: curl and dig (dnsutils; the dev test runs the printed curl
-# command and asks the built-in DNS with dig), wrk
+# command and asks the built-in DNS with dig), iproute2 (`ip`: the
+# private-endpoint test builds network namespaces when run as root), wrk
 # (the proxy benchmarks' load tool), nginx-light (the edge benchmark's
 # proxy_cache reference; the driver runs its own nginx from a temporary
 # config, the packaged service is not used) and staticcheck (pinned).
@@ -16,6 +17,8 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # nginx lives in /usr/sbin, which is not on every user's PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
+# ip lives in /usr/sbin too.
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v make >/dev/null 2>&1 || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
