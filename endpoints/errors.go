@@ -42,6 +42,7 @@ var (
 	errNotServedEdge       = newError(http.StatusNotFound, "the API is not published as an EDGE endpoint")
 	errUpstreamUnavailable = newError(http.StatusServiceUnavailable, "no regional node of the API's home region is available")
 	errUpstreamFailed      = newError(http.StatusBadGateway, "the regional node did not answer")
+	errCORSOrigin          = newError(http.StatusForbidden, "CORS preflight: origin is not allowed")
 	errNoMapping           = newError(http.StatusNotFound, "no base path mapping of this domain matches the request path")
 	errNotServedPrivate    = newError(http.StatusNotFound, "the API is not published as a PRIVATE endpoint")
 	// errAccessDenied is API Gateway's ACCESS_DENIED answer to a request

@@ -39,8 +39,12 @@ type exchange struct {
 	// asked for.
 	viaDomain              string
 	originHost, originPath string
-	params                 []string // values for route.params
-	buf                    [maxParams]string
+	// cors is the stage's CORS policy, applied to the response headers
+	// for corsOrigin (the request's Origin, maybe "").
+	cors       *corsPolicy
+	corsOrigin string
+	params     []string // values for route.params
+	buf        [maxParams]string
 
 	proxy      *proxyRoute   // set by the HTTP proxy integration
 	forward    *forwardRoute // set by an edge's forwarding
@@ -132,6 +136,9 @@ func (ex *exchange) WriteHeader(code int) {
 		ex.written = true
 		ex.status = code
 		ex.w.Header()[headerRequestID] = ex.idValue[:]
+		if ex.cors != nil {
+			ex.cors.decorate(ex.w.Header(), ex.corsOrigin)
+		}
 	}
 	ex.w.WriteHeader(code)
 }

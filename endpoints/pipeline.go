@@ -23,7 +23,7 @@ const (
 //	         access log, metrics
 //	resolve  header budget, host → API, resource policy,  (static, reads the table)
 //	         path, stage
-//	stage    route match, 404/405                         (compiled per stage)
+//	stage    CORS preflight, route match, 404/405         (compiled per stage)
 //	limitBody → compression → cache → integration         (compiled per route;
 //	         (proxy, mock, or an edge's forwarding)        compression and cache
 //	                                                       only where configured)
@@ -201,6 +201,13 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st.router == nil {
 		writeError(w, ex.id, errStageBroken)
 		return
+	}
+	if st.cors != nil {
+		if isPreflight(r) {
+			st.cors.preflight(w, r, ex)
+			return
+		}
+		ex.cors, ex.corsOrigin = st.cors, r.Header.Get(hOrigin)
 	}
 	rt, vals, allow := st.router.lookup(r.Method, ex.apiPath, ex.buf[:0])
 	if rt == nil {

@@ -36,6 +36,7 @@ type stage struct {
 	apiID, apiName, name string
 	home                 string // the API's home region when compiled
 	router               *router
+	cors                 *corsPolicy // nil: the API has no CORS settings
 	metrics              *stageMetrics
 
 	// What the stage was compiled from; an unchanged stage is reused by
@@ -269,6 +270,7 @@ func (g *Gateway) compileStage(apiID string, a *configs.API, s *configs.Stage, d
 	return &stage{
 		apiID: apiID, apiName: a.Name, name: s.Name, home: a.HomeRegion,
 		router:  rt,
+		cors:    compileCORS(dep.API.CORS),
 		metrics: g.metrics.stage(apiID, a.Name, s.Name),
 		src:     s, dep: dep,
 	}, nil
