@@ -130,7 +130,7 @@ func (n *Node) validatePrivate(p *problems) {
 				p.add(f+".address", "must be an IP address, not %q", in.Address)
 			case a.IsUnspecified() || a.IsMulticast():
 				p.add(f+".address", "must be a unicast address of this node, never a wildcard such as %s", a)
-			case len(prefixes) == len(in.CIDRs) && !containsAddr(prefixes, a):
+			case len(prefixes) == len(in.CIDRs) && !InPrefixes(prefixes, a):
 				p.add(f+".address", "%s is not inside the network's cidrs", a)
 			}
 		}
@@ -157,8 +157,9 @@ func (n *Node) validatePrivate(p *problems) {
 	}
 }
 
-// containsAddr says whether a lies in one of ps.
-func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+// InPrefixes says whether a (IPv4-mapped forms unmapped) lies in one of
+// ps.
+func InPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range ps {
 		if p.Contains(a) {

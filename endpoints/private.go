@@ -26,21 +26,11 @@ func (l sourceListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ap, perr := netip.ParseAddrPort(c.RemoteAddr().String()); perr == nil && inPrefixes(l.allowed, ap.Addr()) {
+		if ap, perr := netip.ParseAddrPort(c.RemoteAddr().String()); perr == nil && configs.InPrefixes(l.allowed, ap.Addr()) {
 			return c, nil
 		}
 		_ = c.Close()
 	}
-}
-
-func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // endpointType is the API endpoint type requests on g arrive through:
@@ -123,10 +113,10 @@ func (s *statement) matches(o origin) bool {
 	if (s.cidrs != nil || s.notCIDRs != nil) && !o.addr.IsValid() {
 		return s.deny
 	}
-	if s.cidrs != nil && !inPrefixes(s.cidrs, o.addr) {
+	if s.cidrs != nil && !configs.InPrefixes(s.cidrs, o.addr) {
 		return false
 	}
-	if s.notCIDRs != nil && inPrefixes(s.notCIDRs, o.addr) {
+	if s.notCIDRs != nil && configs.InPrefixes(s.notCIDRs, o.addr) {
 		return false
 	}
 	if s.networks != nil && (o.network == "" || !slices.Contains(s.networks, o.network)) {

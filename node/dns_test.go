@@ -26,6 +26,11 @@ func lookupFrom(t *testing.T, server, from, name string) ([]string, int) {
 	if err != nil {
 		t.Fatalf("query %s from %s: %v", name, from, err)
 	}
+	return answerA(r), r.Rcode
+}
+
+// answerA are the addresses of the A records of r, sorted.
+func answerA(r *mdns.Msg) []string {
 	var out []string
 	for _, rr := range r.Answer {
 		if a, ok := rr.(*mdns.A); ok {
@@ -33,7 +38,7 @@ func lookupFrom(t *testing.T, server, from, name string) ([]string, int) {
 		}
 	}
 	slices.Sort(out)
-	return out, r.Rcode
+	return out
 }
 
 // TestDNSRoutesByLatencyFailsOverAndFailsOpen runs a control+regional+dns

@@ -370,13 +370,7 @@ func lookupECS(t *testing.T, server, name string, subnet netip.Prefix) ([]string
 	if err != nil {
 		t.Fatalf("query %s with subnet %v: %v", name, subnet, err)
 	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*mdns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	slices.Sort(out)
+	out := answerA(r)
 	scope := -1
 	if o := r.IsEdns0(); o != nil {
 		for _, opt := range o.Option {
