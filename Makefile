@@ -37,8 +37,9 @@ lint: deps ## gofmt check, go vet, staticcheck
 	./bin/staticcheck ./...
 
 .PHONY: bench
-bench: deps build ## Go benchmarks (incl. gossip failure detection), the regional-proxy and edge-cache benchmarks (wrk, nginx), cluster propagation and failover
+bench: deps build ## Go benchmarks (incl. gossip failure detection), the regional-proxy and edge-cache benchmarks (wrk, nginx), DNS against CoreDNS (dnsperf), cluster propagation and failover
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./simulations/cmd/proxybench -portico $(BIN)
 	$(GO) run ./simulations/cmd/edgebench -portico $(BIN)
+	$(GO) run ./simulations/cmd/dnsbench -portico $(BIN)
 	$(GO) run ./simulations/cmd/clusterbench -portico $(BIN) -deploys 20 -kills 5

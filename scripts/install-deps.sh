@@ -5,7 +5,9 @@
 # private-endpoint test builds network namespaces when run as root), wrk
 # (the proxy benchmarks' load tool), nginx-light (the edge benchmark's
 # proxy_cache reference; the driver runs its own nginx from a temporary
-# config, the packaged service is not used) and staticcheck (pinned).
+# config, the packaged service is not used), dnsperf (the DNS benchmark's
+# load tool; that benchmark builds its CoreDNS from the Go module proxy) and
+# staticcheck (pinned).
 # Idempotent; run as root or with sudo. Only the Debian archive and the Go
 # module proxy are contacted.
 set -euo pipefail
@@ -17,6 +19,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # nginx lives in /usr/sbin, which is not on every user's PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v dig >/dev/null 2>&1 || need+=(dnsutils)
+command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 # ip lives in /usr/sbin too.
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v make >/dev/null 2>&1 || need+=(make)

@@ -29,7 +29,6 @@ var (
 	testRSA   = sync.OnceValue(func() *rsa.PrivateKey { return mustRSA() })
 	testRSA2  = sync.OnceValue(func() *rsa.PrivateKey { return mustRSA() })
 	testEC    = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P256()) })
-	testEC2   = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P256()) })
 	testEC384 = sync.OnceValue(func() *ecdsa.PrivateKey { return mustEC(elliptic.P384()) })
 	testEd    = sync.OnceValue(func() ed25519.PrivateKey {
 		_, k, err := ed25519.GenerateKey(rand.Reader)

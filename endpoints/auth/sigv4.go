@@ -34,8 +34,6 @@ const (
 	sigV4Terminator = "aws4_request"
 	amzDateFormat   = "20060102T150405Z"
 	unsignedPayload = "UNSIGNED-PAYLOAD"
-	// emptySHA256 is the hex SHA-256 of no bytes.
-	emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
 // Credentials finds SigV4 secrets. LookupAccessKey must not block: it is
