@@ -27,6 +27,22 @@ type DNSConfig struct {
 	// runner-up so that its measurements stay fresh; default 0.05, -1 for
 	// never.
 	Explore float64 `json:"explore,omitempty"`
+	// RateLimit limits UDP responses per client /24 (/56) against
+	// amplification (response-rate limiting with slip).
+	RateLimit DNSRateLimit `json:"rate_limit,omitzero"`
+}
+
+// DNSRateLimit is response-rate limiting per client network.
+type DNSRateLimit struct {
+	// Rate is responses per second; default 20, -1 turns limiting off
+	// (a resolver in front of Portico, or a benchmark).
+	Rate float64 `json:"rate,omitempty"`
+	// Burst is the bucket size; default 2×rate.
+	Burst int `json:"burst,omitempty"`
+	// Slip: every slip-th limited response goes out empty with TC=1 so a
+	// real client retries over TCP; the rest are dropped. Default 2, 1
+	// truncates all, -1 drops all.
+	Slip int `json:"slip,omitempty"`
 }
 
 // LatencyRule says how far clients of a network are from a region or a
@@ -53,6 +69,15 @@ func (n *Node) validateDNS(p *problems) {
 	}
 	if e := n.DNS.Explore; e > 1 || (e < 0 && e != -1) {
 		p.add("dns.explore", "must be between 0 and 1, or -1 for never")
+	}
+	if rl := n.DNS.RateLimit; rl.Rate < 0 && rl.Rate != -1 {
+		p.add("dns.rate_limit.rate", "must be positive, or -1 for no limit")
+	}
+	if n.DNS.RateLimit.Burst < 0 {
+		p.add("dns.rate_limit.burst", "must not be negative")
+	}
+	if n.DNS.RateLimit.Slip < -1 {
+		p.add("dns.rate_limit.slip", "must be -1 (drop all), 0 (default) or a positive count")
 	}
 	for i, r := range n.DNS.LatencyMap {
 		f := fmt.Sprintf("dns.latency_map[%d]", i)

@@ -40,6 +40,8 @@ func TestLoadNodeReportsEveryDNSProblem(t *testing.T) {
 			{"dns.listen", "must be host:port"}, {"dns.ttl", "between 1s and"}, {"dns.explore", "between 0 and 1, or -1"}}},
 		{"dns: {ttl: 25h, explore: -0.5}\n", [][2]string{
 			{"dns.ttl", "between 1s and"}, {"dns.explore", "between 0 and 1, or -1"}}},
+		{"dns: {rate_limit: {rate: -2, burst: -1, slip: -3}}\n", [][2]string{
+			{"dns.rate_limit.rate", "-1 for no limit"}, {"dns.rate_limit.burst", "must not be negative"}, {"dns.rate_limit.slip", "-1 (drop all)"}}},
 		{`dns: {latency_map: [
   {client: 192.0.2.1, region: r1, latency: 1ms},
   {client: 192.0.2.0/24, latency: 1ms},

@@ -345,6 +345,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		dnsServer, err = dns.New(dns.Config{
 			Listen: cfg.DNS.Listen, NodeName: cfg.Name, View: view, Latency: gossipLatency{g, &n.rtt.table},
 			Logger: n.log.With("component", "dns"), Registerer: reg, Explore: cfg.DNS.Explore,
+			RateLimit: dns.RateLimitConfig{Rate: cfg.DNS.RateLimit.Rate, Burst: cfg.DNS.RateLimit.Burst, Slip: cfg.DNS.RateLimit.Slip},
 		})
 		if err != nil {
 			return fmt.Errorf("dns: %w", err)
