@@ -8,8 +8,6 @@ import (
 	"maps"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/miekg/dns"
@@ -69,42 +67,15 @@ func startPortico(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 		return nil, err
 	}
 	c := &porticoCluster{prefix: prefix, admin: node.NewClient(dnsNode.Admin.Listen), dns: dnsNode.DNS.Listen}
-	running := make([]*harness.Proc, len(cfgs))
-	for i, cfg := range cfgs {
+	for _, cfg := range cfgs {
 		c.nodes = append(c.nodes, cfg.Name)
 		if cfg.HasRole(configs.RoleEdge) {
 			c.edges++
 		}
-		logf, err := os.Create(filepath.Join(dir, "logs", cfg.Name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "run", "--config", files[i])
-		cmd.Dir = dir
-		cmd.Stdout, cmd.Stderr = logf, logf
-		running[i], err = procs.Start(cfg.Name, cmd)
-		logf.Close() // the child holds its own descriptor
-		if err != nil {
-			return nil, err
-		}
 	}
-	err = harness.Retry(ctx, time.Minute, 50*time.Millisecond, func() error {
-		for i, cfg := range cfgs {
-			if running[i].Exited() {
-				return harness.Permanent(fmt.Errorf("%s exited (%v): %s", cfg.Name, running[i].Err(),
-					harness.ReadTail(filepath.Join(dir, "logs", cfg.Name+".log"))))
-			}
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := node.NewClient(cfg.Admin.Listen).Do(hctx, "GET", "/healthz", nil, nil)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("%s: %w", cfg.Name, err)
-			}
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
+	err = harness.StartNodes(ctx, procs, bin, dir, cfgs, files, func(rctx context.Context) error {
 		var st cluster.Status
-		if err := c.admin.Do(sctx, "GET", "/v1/status", nil, &st); err != nil {
+		if err := c.admin.Do(rctx, "GET", "/v1/status", nil, &st); err != nil {
 			return err
 		}
 		if st.Leader == "" {
@@ -113,7 +84,7 @@ func startPortico(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wait for the cluster: %w", err)
+		return nil, err
 	}
 	return c, nil
 }

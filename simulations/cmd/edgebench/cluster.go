@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/portico-gw/portico/cluster"
@@ -52,39 +49,12 @@ func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 	}
 	c := &benchCluster{prefix: prefix, admin: node.NewClient(cfgs[0].Admin.Listen), caFile: cfgs[0].TLS.CAFile,
 		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeAdmin: cfgs[1].Admin.Listen}
-	running := make([]*harness.Proc, len(cfgs))
-	for i, cfg := range cfgs {
+	for _, cfg := range cfgs {
 		c.nodes = append(c.nodes, cfg.Name)
-		logf, err := os.Create(filepath.Join(dir, "logs", cfg.Name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "run", "--config", files[i])
-		cmd.Dir = dir
-		cmd.Stdout, cmd.Stderr = logf, logf
-		running[i], err = procs.Start(cfg.Name, cmd)
-		logf.Close() // the child holds its own descriptor
-		if err != nil {
-			return nil, err
-		}
 	}
-	err = harness.Retry(ctx, time.Minute, 50*time.Millisecond, func() error {
-		for i, cfg := range cfgs {
-			if running[i].Exited() {
-				return harness.Permanent(fmt.Errorf("%s exited (%v): %s", cfg.Name, running[i].Err(),
-					harness.ReadTail(filepath.Join(dir, "logs", cfg.Name+".log"))))
-			}
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := node.NewClient(cfg.Admin.Listen).Do(hctx, "GET", "/healthz", nil, nil)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("%s: %w", cfg.Name, err)
-			}
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
+	err = harness.StartNodes(ctx, procs, bin, dir, cfgs, files, func(rctx context.Context) error {
 		var st cluster.Status
-		if err := c.admin.Do(sctx, "GET", "/v1/status", nil, &st); err != nil {
+		if err := c.admin.Do(rctx, "GET", "/v1/status", nil, &st); err != nil {
 			return err
 		}
 		if st.State != "Leader" {
@@ -93,7 +63,7 @@ func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wait for the cluster: %w", err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -1,0 +1,59 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/node"
+)
+
+// StartNodes runs `bin run --config files[i]` for every config, from dir,
+// with each node's output in dir/logs/{name}.log, and waits (at most a
+// minute) until every admin API answers /healthz and ready returns nil. A
+// node that exits ends the wait at once with the tail of its log.
+func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []configs.Node, files []string, ready func(context.Context) error) error {
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return err
+	}
+	logOf := func(name string) string { return filepath.Join(dir, "logs", name+".log") }
+	running := make([]*Proc, len(cfgs))
+	for i, cfg := range cfgs {
+		logf, err := os.Create(logOf(cfg.Name))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(bin, "run", "--config", files[i])
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = logf, logf
+		running[i], err = procs.Start(cfg.Name, cmd)
+		logf.Close() // the child holds its own descriptor
+		if err != nil {
+			return err
+		}
+	}
+	err := Retry(ctx, time.Minute, 50*time.Millisecond, func() error {
+		for i, cfg := range cfgs {
+			if running[i].Exited() {
+				return Permanent(fmt.Errorf("%s exited (%v): %s", cfg.Name, running[i].Err(), ReadTail(logOf(cfg.Name))))
+			}
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := node.NewClient(cfg.Admin.Listen).Do(hctx, "GET", "/healthz", nil, nil)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w", cfg.Name, err)
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return ready(rctx)
+	})
+	if err != nil {
+		return fmt.Errorf("wait for the cluster: %w", err)
+	}
+	return nil
+}
