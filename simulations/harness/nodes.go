@@ -3,13 +3,13 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/portico-gw/portico/configs"
-	"github.com/portico-gw/portico/node"
 )
 
 // StartNodes runs `bin run --config files[i]` for every config, from dir,
@@ -41,10 +41,7 @@ func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []confi
 			if running[i].Exited() {
 				return Permanent(fmt.Errorf("%s exited (%v): %s", cfg.Name, running[i].Err(), ReadTail(logOf(cfg.Name))))
 			}
-			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := node.NewClient(cfg.Admin.Listen).Do(hctx, "GET", "/healthz", nil, nil)
-			cancel()
-			if err != nil {
+			if err := healthz(ctx, cfg.Admin.Listen); err != nil {
 				return fmt.Errorf("%s: %w", cfg.Name, err)
 			}
 		}
@@ -54,6 +51,26 @@ func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []confi
 	})
 	if err != nil {
 		return fmt.Errorf("wait for the cluster: %w", err)
+	}
+	return nil
+}
+
+// healthz asks a node's admin API whether it is up. (Plain HTTP: package
+// node's own tests use this harness, so it cannot import node.)
+func healthz(ctx context.Context, admin string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+admin+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s", resp.Status)
 	}
 	return nil
 }
