@@ -218,6 +218,12 @@ func RunDev(ctx context.Context, o DevOptions) error {
 	if err != nil {
 		return fail(fmt.Errorf("set up the demo API: %w", err))
 	}
+	// The banner's commands must work the moment they are printed: every
+	// edge has to know a regional node of the demo's home region first
+	// (gossip health reaches it a moment after the nodes are ready).
+	if err := waitEdgeUpstreams(ctx, nodes, cfgs, demo.Region, 30*time.Second); err != nil {
+		return fail(err)
+	}
 	state := &StateFile{
 		PID: os.Getpid(), StartedAt: time.Now().UTC(), Admin: first.Admin, DataDir: o.DataDir,
 		CAFile: ca.CertFile, Zone: o.Zone, Backend: backendLn.Addr().String(), Demo: demo,
@@ -437,4 +443,30 @@ func digLine(s *StateFile) string {
 		return ""
 	}
 	return fmt.Sprintf("\nAsk the built-in DNS which edges serve it (nearest healthy first):\n\n  dig @%s -p %s %s\n", host, port, u.Hostname())
+}
+
+// waitEdgeUpstreams waits until every edge node lists a regional node of
+// region to forward to.
+func waitEdgeUpstreams(ctx context.Context, nodes []*Node, cfgs []configs.Node, region string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		waiting := ""
+		for i, n := range nodes {
+			if cfgs[i].HasRole(configs.RoleEdge) && len(n.ups.Regional(region)) == 0 {
+				waiting = n.Name()
+				break
+			}
+		}
+		if waiting == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("edge %s knows no healthy regional node of %s after %s", waiting, region, within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
