@@ -51,31 +51,13 @@ func TestDNSRoutesByLatencyFailsOverAndFailsOpen(t *testing.T) {
 		t.Skip("starts a three-node cluster")
 	}
 	t.Parallel()
-	c := newTestCluster(t)
-	cfg := c.config("ctl-1", "us-east-1", []string{configs.RoleControl, configs.RoleRegional, configs.RoleDNS}, 1, nil, nil)
-	cfg.Regional.Listen = "127.0.3.1:0"
-	cfg.DNS.Listen = "127.0.3.1:0"
-	cfg.DNS.Explore = -1
-	cfg.DNS.LatencyMap = []configs.LatencyRule{
+	ctl, eu, ap, created := startDNSEdgeCluster(t, "127.0.3", []configs.LatencyRule{
 		{Client: "127.0.4.0/24", Node: "edge-ap", Latency: configs.Duration(5 * time.Millisecond)},
 		{Client: "127.0.4.0/24", Node: "edge-eu", Latency: configs.Duration(80 * time.Millisecond)},
 		{Client: "127.0.5.0/24", Region: "eu-west-1", Latency: configs.Duration(5 * time.Millisecond)},
 		{Client: "127.0.5.0/24", Region: "ap-south-1", Latency: configs.Duration(90 * time.Millisecond)},
-	}
-	ctl := startNodeCfg(t, cfg)
-	join := []string{ctl.node.Addrs().Gossip}
-	edgeCfg := func(name, region, ip string) configs.Node {
-		e := c.config(name, region, []string{configs.RoleEdge}, 0, join, nil)
-		e.Edge.Listen = ip + ":0"
-		return e
-	}
-	eu := startNodeCfg(t, edgeCfg("edge-eu", "eu-west-1", "127.0.3.2"))
-	ap := startNodeCfg(t, edgeCfg("edge-ap", "ap-south-1", "127.0.3.3"))
+	})
 	server := ctl.node.Addrs().DNS
-
-	def := `{"name": "shop", "endpoint_types": ["EDGE", "REGIONAL"], "resources": [{"path": "/a", "methods": {"GET": {"integration": {"type": "MOCK", "status_code": 200}}}}]}`
-	var created applyResult
-	ctl.mustDo("POST", "/v1/apis", json.RawMessage(def), &created)
 	edgeName := created.API.ID + ".edge.portico.test"
 
 	want := func(from string, addrs ...string) {
@@ -130,4 +112,31 @@ func TestDNSRoutesByLatencyFailsOverAndFailsOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("127.0.4.1", "127.0.3.3")
+}
+
+// startDNSEdgeCluster runs a control+regional+dns node ("ctl-1",
+// us-east-1, at {net}.1) and two edges ("edge-eu" at {net}.2, "edge-ap"
+// at {net}.3), each on its own loopback address, with the given latency
+// map and exploration off, and creates an API published EDGE and
+// REGIONAL.
+func startDNSEdgeCluster(t *testing.T, net string, latencyMap []configs.LatencyRule) (ctl, eu, ap *testNode, created applyResult) {
+	t.Helper()
+	c := newTestCluster(t)
+	cfg := c.config("ctl-1", "us-east-1", []string{configs.RoleControl, configs.RoleRegional, configs.RoleDNS}, 1, nil, nil)
+	cfg.Regional.Listen = net + ".1:0"
+	cfg.DNS.Listen = net + ".1:0"
+	cfg.DNS.Explore = -1
+	cfg.DNS.LatencyMap = latencyMap
+	ctl = startNodeCfg(t, cfg)
+	join := []string{ctl.node.Addrs().Gossip}
+	edgeCfg := func(name, region, ip string) configs.Node {
+		e := c.config(name, region, []string{configs.RoleEdge}, 0, join, nil)
+		e.Edge.Listen = ip + ":0"
+		return e
+	}
+	eu = startNodeCfg(t, edgeCfg("edge-eu", "eu-west-1", net+".2"))
+	ap = startNodeCfg(t, edgeCfg("edge-ap", "ap-south-1", net+".3"))
+	def := `{"name": "shop", "endpoint_types": ["EDGE", "REGIONAL"], "resources": [{"path": "/a", "methods": {"GET": {"integration": {"type": "MOCK", "status_code": 200}}}}]}`
+	ctl.mustDo("POST", "/v1/apis", json.RawMessage(def), &created)
+	return ctl, eu, ap, created
 }

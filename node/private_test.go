@@ -73,7 +73,7 @@ func TestPrivateEndpointOnAnInternalAddress(t *testing.T) {
 	tn := privateNode(t)
 	dir := t.TempDir()
 	def := filepath.Join(dir, "ledger.yaml")
-	os.WriteFile(def, []byte(`
+	if err := os.WriteFile(def, []byte(`
 name: ledger
 endpoint_types: [PRIVATE, REGIONAL]
 resource_policy:
@@ -84,7 +84,9 @@ resources:
   - path: /balance
     methods:
       GET: {integration: {type: MOCK, body: '{"balance":42}'}}
-`), 0o644)
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut := tn.run("apply", "-f", def, "-o", "id")
 	if code != 0 {
 		t.Fatalf("apply: %s%s", out, errOut)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -395,26 +394,9 @@ func TestMeasuredRTTRoutesDNS(t *testing.T) {
 		t.Skip("starts a three-node cluster")
 	}
 	t.Parallel()
-	c := newTestCluster(t)
-	cfg := c.config("ctl-1", "us-east-1", []string{configs.RoleControl, configs.RoleRegional, configs.RoleDNS}, 1, nil, nil)
-	cfg.Regional.Listen = "127.0.6.1:0"
-	cfg.DNS.Listen = "127.0.6.1:0"
-	cfg.DNS.Explore = -1
-	ctl := startNodeCfg(t, cfg)
-	join := []string{ctl.node.Addrs().Gossip}
-	edgeCfg := func(name, region, ip string) configs.Node {
-		e := c.config(name, region, []string{configs.RoleEdge}, 0, join, nil)
-		e.Edge.Listen = ip + ":0"
-		return e
-	}
-	eu := startNodeCfg(t, edgeCfg("edge-eu", "eu-west-1", "127.0.6.2"))
-	ap := startNodeCfg(t, edgeCfg("edge-ap", "ap-south-1", "127.0.6.3"))
+	ctl, eu, ap, created := startDNSEdgeCluster(t, "127.0.6", nil)
 	server := ctl.node.Addrs().DNS
 	const euAddr, apAddr = "127.0.6.2", "127.0.6.3"
-
-	def := `{"name": "shop", "endpoint_types": ["EDGE"], "resources": [{"path": "/a", "methods": {"GET": {"integration": {"type": "MOCK", "status_code": 200}}}}]}`
-	var created applyResult
-	ctl.mustDo("POST", "/v1/apis", json.RawMessage(def), &created)
 	edgeName := created.API.ID + ".edge.portico.test"
 	clientNet := mustPrefix("127.0.5.0/24")
 	scope := 24 // measurements are per client network

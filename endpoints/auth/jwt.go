@@ -450,20 +450,7 @@ func (c *claims) scopes() []string {
 type stringList []string
 
 func (l *stringList) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*l = stringList{s}
-		return nil
-	}
-	var a []string
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	*l = a
-	return nil
+	return stringOrArray(b, (*[]string)(l), func(s string) []string { return []string{s} })
 }
 
 // scopeList is "scope" (a space-separated string, RFC 8693 §4.2) or "scp"
@@ -471,20 +458,21 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 type scopeList []string
 
 func (l *scopeList) UnmarshalJSON(b []byte) error {
+	return stringOrArray(b, (*[]string)(l), strings.Fields)
+}
+
+// stringOrArray decodes a JSON array of strings into dst, or a string,
+// which split turns into the values.
+func stringOrArray(b []byte, dst *[]string, split func(string) []string) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*l = strings.Fields(s)
+		*dst = split(s)
 		return nil
 	}
-	var a []string
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	*l = a
-	return nil
+	return json.Unmarshal(b, dst)
 }
 
 func (l stringList) containsAny(want []string) bool {

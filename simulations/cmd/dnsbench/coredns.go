@@ -114,18 +114,7 @@ type corednsConfig struct {
 
 // write writes the Corefile to path.
 func (c corednsConfig) write(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	err = corefile.Execute(f, c)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return harness.WriteTemplate(path, corefile, c)
 }
 
 // startCoreDNS writes z as dir/coredns/zone.db and a Corefile serving it

@@ -69,18 +69,7 @@ type nginxConfig struct {
 
 // write writes the config file to path.
 func (c nginxConfig) write(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	err = nginxConf.Execute(f, c)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return harness.WriteTemplate(path, nginxConf, c)
 }
 
 // nginxServer is the running reference cache.
