@@ -23,6 +23,13 @@ const (
 	entryFlushCache       entryType = 8
 	entryPutDomain        entryType = 9
 	entryDeleteDomain     entryType = 10
+	entryPutPlan          entryType = 11
+	entryDeletePlan       entryType = 12
+	entryPutKey           entryType = 13
+	entryDeleteKey        entryType = 14
+	entryPutCredential    entryType = 15
+	entryDeleteCredential entryType = 16
+	entryAddUsage         entryType = 17
 )
 
 func (t entryType) String() string {
@@ -47,6 +54,20 @@ func (t entryType) String() string {
 		return "put-domain"
 	case entryDeleteDomain:
 		return "delete-domain"
+	case entryPutPlan:
+		return "put-plan"
+	case entryDeletePlan:
+		return "delete-plan"
+	case entryPutKey:
+		return "put-key"
+	case entryDeleteKey:
+		return "delete-key"
+	case entryPutCredential:
+		return "put-credential"
+	case entryDeleteCredential:
+		return "delete-credential"
+	case entryAddUsage:
+		return "add-usage"
 	}
 	return fmt.Sprintf("entry(%d)", byte(t))
 }
@@ -90,6 +111,23 @@ type putDomain struct {
 
 type deleteDomain struct {
 	Name string `json:"name"`
+}
+
+type putPlan struct {
+	Plan *configs.UsagePlan `json:"plan"`
+}
+
+type putKey struct {
+	Key *configs.APIKey `json:"key"`
+}
+
+type putCredential struct {
+	Credential *configs.Credential `json:"credential"`
+}
+
+// deleteByID removes a plan, key or credential.
+type deleteByID struct {
+	ID string `json:"id"`
 }
 
 type setClusterID struct {

@@ -16,13 +16,14 @@ import (
 // publishes each new state.
 type fsm struct {
 	state atomic.Pointer[configs.State]
+	usage *Usage // not published: see Usage
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every publish
 }
 
 func newFSM() *fsm {
-	f := &fsm{changed: make(chan struct{})}
+	f := &fsm{changed: make(chan struct{}), usage: newUsage()}
 	f.state.Store(configs.NewState())
 	return f
 }
@@ -60,6 +61,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	cur := f.state.Load()
 	t, body := entryType(l.Data[0]), l.Data[1:]
+	if t == entryAddUsage {
+		var e addUsage
+		mustDecode(l.Index, t, body, &e)
+		f.usage.apply(e)
+		return nil
+	}
 	next, result := f.apply(cur, l.Index, t, body)
 	f.publish(next)
 	return result
@@ -133,6 +140,38 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 		var e deleteDomain
 		mustDecode(idx, t, body, &e)
 		return cur.WithoutDomain(idx, e.Name), nil
+	case entryPutPlan:
+		var e putPlan
+		mustDecode(idx, t, body, &e)
+		for _, ps := range e.Plan.Stages {
+			if cur.Stage(ps.APIID, ps.Stage) == nil {
+				return cur.WithIndex(idx), &applyError{"stage " + ps.Stage + " of api " + ps.APIID + " was deleted"}
+			}
+		}
+		return cur.WithPlan(idx, e.Plan), nil
+	case entryDeletePlan:
+		var e deleteByID
+		mustDecode(idx, t, body, &e)
+		return cur.WithoutPlan(idx, e.ID), nil
+	case entryPutKey:
+		var e putKey
+		mustDecode(idx, t, body, &e)
+		if e.Key.PlanID != "" && cur.Plans[e.Key.PlanID] == nil {
+			return cur.WithIndex(idx), &applyError{"usage plan " + e.Key.PlanID + " was deleted"}
+		}
+		return cur.WithKey(idx, e.Key), nil
+	case entryDeleteKey:
+		var e deleteByID
+		mustDecode(idx, t, body, &e)
+		return cur.WithoutKey(idx, e.ID), nil
+	case entryPutCredential:
+		var e putCredential
+		mustDecode(idx, t, body, &e)
+		return cur.WithCredential(idx, e.Credential), nil
+	case entryDeleteCredential:
+		var e deleteByID
+		mustDecode(idx, t, body, &e)
+		return cur.WithoutCredential(idx, e.ID), nil
 	case entrySetClusterID:
 		var e setClusterID
 		mustDecode(idx, t, body, &e)
@@ -153,24 +192,38 @@ func mustDecode(idx uint64, t entryType, body []byte, v any) {
 // Snapshot implements raft.FSM. The state is immutable, so holding the
 // pointer is a consistent snapshot.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{state: f.state.Load()}, nil
+	return &snapshot{state: f.state.Load(), usage: f.usage.records()}, nil
 }
 
 // Restore implements raft.FSM: it builds a fresh state and swaps it in.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	var s configs.State
+	var s snapshotDoc
 	if err := json.NewDecoder(rc).Decode(&s); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	f.publish(s.Normalize())
+	if s.State == nil {
+		s.State = configs.NewState()
+	}
+	f.usage.restore(s.Usage)
+	f.publish(s.State.Normalize())
 	return nil
 }
 
-type snapshot struct{ state *configs.State }
+// snapshotDoc is the snapshot format: the state's own fields, plus the
+// usage counts (absent in snapshots from before usage plans).
+type snapshotDoc struct {
+	*configs.State
+	Usage []usageRecord `json:"usage,omitempty"`
+}
+
+type snapshot struct {
+	state *configs.State
+	usage []usageRecord
+}
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := json.NewEncoder(sink).Encode(s.state); err != nil {
+	if err := json.NewEncoder(sink).Encode(snapshotDoc{State: s.state, Usage: s.usage}); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}

@@ -532,6 +532,47 @@ func (s *Store) FlushCache(ctx context.Context, apiID, stage, prefix string, at 
 	return s.applyAt(ctx, entryFlushCache, flushCache{APIID: apiID, Stage: stage, Prefix: prefix, At: at})
 }
 
+// PutPlan stores a validated usage plan. Every stage it covers must
+// still exist when the entry applies.
+func (s *Store) PutPlan(ctx context.Context, p *configs.UsagePlan) error {
+	return s.apply(ctx, entryPutPlan, putPlan{Plan: p})
+}
+
+// DeletePlan removes a usage plan; its keys stay, without a plan.
+func (s *Store) DeletePlan(ctx context.Context, id string) error {
+	return s.apply(ctx, entryDeletePlan, deleteByID{ID: id})
+}
+
+// PutKey stores an API key (its hash, never its value).
+func (s *Store) PutKey(ctx context.Context, k *configs.APIKey) error {
+	return s.apply(ctx, entryPutKey, putKey{Key: k})
+}
+
+// DeleteKey removes an API key.
+func (s *Store) DeleteKey(ctx context.Context, id string) error {
+	return s.apply(ctx, entryDeleteKey, deleteByID{ID: id})
+}
+
+// PutCredential stores a SigV4 credential.
+func (s *Store) PutCredential(ctx context.Context, c *configs.Credential) error {
+	return s.apply(ctx, entryPutCredential, putCredential{Credential: c})
+}
+
+// DeleteCredential removes a SigV4 credential.
+func (s *Store) DeleteCredential(ctx context.Context, id string) error {
+	return s.apply(ctx, entryDeleteCredential, deleteByID{ID: id})
+}
+
+// AddUsage commits request counts of API keys; days before now minus
+// UsageRetention are dropped in the same entry. Only the leader can.
+func (s *Store) AddUsage(ctx context.Context, deltas []UsageDelta, now time.Time) error {
+	keep := now.UTC().Add(-UsageRetention).Format(UsageDay)
+	return s.apply(ctx, entryAddUsage, addUsage{Deltas: deltas, Keep: keep})
+}
+
+// Usage returns the committed usage counts as applied on this node.
+func (s *Store) Usage() *Usage { return s.fsm.usage }
+
 // apply appends one entry and waits until it is applied here. The
 // context's deadline (10 s without one) bounds the wait for Raft to take
 // the entry; then it waits until the entry is applied or leadership is

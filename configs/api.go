@@ -69,6 +69,12 @@ type API struct {
 	// that is compressed for clients that accept it; default 1024, at
 	// most 10485760 (which in effect turns compression off).
 	MinimumCompressionSize *int `json:"minimum_compression_size,omitempty"`
+	// Authorizers are named authorizers that operations refer to.
+	Authorizers []Authorizer `json:"authorizers,omitempty"`
+	// Models are JSON Schema documents by name, for request validation.
+	Models modelsRaw `json:"models,omitempty"`
+	// GatewayResponses customize the gateway's own answers by type.
+	GatewayResponses map[ResponseType]GatewayResponse `json:"gateway_responses,omitempty"`
 	// Resources describe a REST API: path templates with methods.
 	Resources []Resource `json:"resources,omitempty"`
 	// Routes describe an HTTP API: route keys with integrations.
@@ -95,6 +101,7 @@ type Resource struct {
 // Method is one method on a resource.
 type Method struct {
 	Integration Integration `json:"integration"`
+	Access
 }
 
 // Route is an HTTP API route: a key such as "GET /items/{id}",
@@ -102,6 +109,7 @@ type Method struct {
 type Route struct {
 	Key         string      `json:"key"`
 	Integration Integration `json:"integration"`
+	Access
 }
 
 // Integration says what answers a route.
@@ -145,9 +153,13 @@ type Stage struct {
 	// that serves a config index at least this high serves the stage as
 	// it is now. DNS prefers such nodes.
 	ChangedIndex uint64 `json:"changed_index,omitempty"`
-	// Throttle is filled in by a later capability; it is carried through
-	// the log unchanged so that adding it is not a format change.
-	Throttle json.RawMessage `json:"throttle,omitempty"`
+	// Throttle limits the whole stage, across the cluster; nil leaves
+	// only the node-group default. RouteThrottles limit single operations
+	// by route key ("GET /items/{id}", "$default").
+	Throttle       *Throttle           `json:"throttle,omitempty"`
+	RouteThrottles map[string]Throttle `json:"route_throttles,omitempty"`
+	// WAF filters the stage's requests; nil is off.
+	WAF *WAF `json:"waf,omitempty"`
 	// Cache is the stage's response cache (see StageCache).
 	Cache *StageCache `json:"cache,omitempty"`
 	// CacheFlushes are the newest committed invalidations, oldest first;

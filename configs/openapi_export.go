@@ -20,7 +20,9 @@ import (
 // default is the stage name, as API Gateway writes it. stage may be nil.
 //
 // Paths keep the order of the API's resources or routes, so ImportOpenAPI
-// of the result gives back the same API apart from its id.
+// of the result gives back the same API apart from its id. Authorizers,
+// API key requirements, request validators and models are written as API
+// Gateway exports them (see openapi_security.go).
 func ExportOpenAPI(d *Deployment, stage *Stage, serverURL string) ([]byte, error) {
 	if d == nil {
 		return nil, errors.New("export openapi: no deployment")
@@ -60,14 +62,19 @@ func ExportOpenAPI(d *Deployment, stage *Stage, serverURL string) ([]byte, error
 		doc.Extensions[extCORS] = x
 	}
 
-	paths, items, err := exportPaths(a)
+	access := newAccessExport(a)
+	paths, items, err := exportPaths(a, access)
 	if err != nil {
 		return nil, fmt.Errorf("export openapi: %w", err)
 	}
 	if order := routeOrder(a, paths); order != nil {
 		doc.Extensions[extRouteOrder] = order
 	}
-	out, err := marshalOrdered(doc, paths, items)
+	components, err := access.finish(a, doc.Extensions)
+	if err != nil {
+		return nil, fmt.Errorf("export openapi: %w", err)
+	}
+	out, err := marshalOrdered(doc, paths, items, components)
 	if err != nil {
 		return nil, fmt.Errorf("export openapi: %w", err)
 	}
@@ -75,8 +82,9 @@ func ExportOpenAPI(d *Deployment, stage *Stage, serverURL string) ([]byte, error
 }
 
 // exportPaths builds one path item per path, in the order paths first
-// appear among the API's operations.
-func exportPaths(a *API) ([]string, map[string]*openapi3.PathItem, error) {
+// appear among the API's operations; access collects what the operations'
+// access settings need in the rest of the document.
+func exportPaths(a *API, access *accessExport) ([]string, map[string]*openapi3.PathItem, error) {
 	var paths []string
 	items := map[string]*openapi3.PathItem{}
 	for _, op := range a.Operations() {
@@ -105,6 +113,7 @@ func exportPaths(a *API) ([]string, map[string]*openapi3.PathItem, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", op.Field, err)
 		}
+		access.operation(o, op.Access)
 		if key == extAnyMethod {
 			if item.Extensions[key] != nil {
 				return nil, nil, fmt.Errorf("%s: %s %s is defined twice", op.Field, method, path)
@@ -208,9 +217,10 @@ func routeKeyFor(method, path string) string {
 }
 
 // marshalOrdered writes the document with its top-level keys in the
-// customary order (openapi, info, servers, paths, then extensions) and the
-// paths in the given order; encoding/json alone would sort both.
-func marshalOrdered(doc *openapi3.T, paths []string, items map[string]*openapi3.PathItem) ([]byte, error) {
+// customary order (openapi, info, servers, paths, then components and
+// extensions) and the paths in the given order; encoding/json alone would
+// sort both. components, when not nil, is written as it is.
+func marshalOrdered(doc *openapi3.T, paths []string, items map[string]*openapi3.PathItem, components json.RawMessage) ([]byte, error) {
 	head, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
@@ -228,6 +238,9 @@ func marshalOrdered(doc *openapi3.T, paths []string, items map[string]*openapi3.
 		pathsJSON.add(path, item)
 	}
 	top["paths"] = pathsJSON.bytes()
+	if components != nil {
+		top["components"] = components
+	}
 
 	var w objectWriter
 	for _, k := range []string{"openapi", "info", "servers", "paths"} {

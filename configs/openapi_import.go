@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -16,7 +17,8 @@ import (
 )
 
 // ImportOpenAPI converts an OpenAPI 3.0 document (YAML or JSON) into an API
-// definition, reading API Gateway's extensions (see openapi.go). Problems
+// definition, reading API Gateway's extensions (see openapi.go; security
+// schemes, request validators and models: openapi_security.go). Problems
 // come back as a *ValidationError whose fields are paths in the document,
 // such as "paths./items/{id}.get.x-amazon-apigateway-integration.type".
 // Resources and routes keep the order of the document's paths.
@@ -38,7 +40,13 @@ func ImportOpenAPI(data []byte) (*API, error) {
 	if err != nil {
 		return nil, &ValidationError{Errors: []FieldError{{Message: "not a valid OpenAPI 3.0 document: " + kinMessage(err)}}}
 	}
-	im := importer{p: &p, order: readDocOrder(data)}
+	var raw map[string]any
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber() // models keep their numbers as written
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("import openapi: %w", err)
+	}
+	im := importer{p: &p, order: readDocOrder(data), raw: raw}
 	a := im.api(doc)
 	if err := p.err(); err != nil {
 		return nil, err
@@ -129,11 +137,13 @@ func kinMessage(err error) string {
 	return strings.TrimPrefix(msg, "json: ")
 }
 
-// docOrder is the order in which the document lists its paths and the
-// keys of each path item: encoding/json and the kin loader keep only maps.
+// docOrder is the order in which the document lists its paths, the
+// keys of each path item and its security schemes (the order of the
+// API's authorizers): encoding/json and the kin loader keep only maps.
 type docOrder struct {
-	paths []string
-	keys  map[string][]string
+	paths   []string
+	keys    map[string][]string
+	schemes []string
 }
 
 // readDocOrder reads the order with a YAML decoder that keeps it (JSON is
@@ -141,10 +151,18 @@ type docOrder struct {
 func readDocOrder(data []byte) docOrder {
 	o := docOrder{keys: map[string][]string{}}
 	var top struct {
-		Paths yamlv2.MapSlice `yaml:"paths"`
+		Paths      yamlv2.MapSlice `yaml:"paths"`
+		Components struct {
+			SecuritySchemes yamlv2.MapSlice `yaml:"securitySchemes"`
+		} `yaml:"components"`
 	}
 	if yamlv2.Unmarshal(data, &top) != nil {
 		return o
+	}
+	for _, entry := range top.Components.SecuritySchemes {
+		if name, ok := entry.Key.(string); ok {
+			o.schemes = append(o.schemes, name)
+		}
 	}
 	for _, entry := range top.Paths {
 		path, ok := entry.Key.(string)
@@ -186,6 +204,11 @@ func ordered(want, have []string) []string {
 type importer struct {
 	p     *problems
 	order docOrder
+	// raw is the document as decoded JSON: models are copied from it as
+	// written, and the any-method's operations, which the kin loader
+	// leaves alone, read the same way as the others.
+	raw    map[string]any
+	access *accessImport
 }
 
 func (im *importer) api(doc *openapi3.T) *API {
@@ -208,6 +231,7 @@ func (im *importer) api(doc *openapi3.T) *API {
 	if im.extension(ext, extCORS, &cors) {
 		a.CORS = im.cors(cors)
 	}
+	im.readAccess(a)
 
 	resources := map[string]int{}
 	for _, path := range ordered(im.order.paths, doc.Paths.Keys()) {
@@ -220,12 +244,13 @@ func (im *importer) api(doc *openapi3.T) *API {
 			if !ok {
 				continue
 			}
+			ac := im.operationAccess(path, op)
 			if a.Kind == KindHTTP {
 				key := op.method + " " + path
 				if path == defaultRoutePath && op.method == "ANY" {
 					key = DefaultRouteKey
 				}
-				a.Routes = append(a.Routes, Route{Key: key, Integration: in})
+				a.Routes = append(a.Routes, Route{Key: key, Integration: in, Access: ac})
 				continue
 			}
 			i, ok := resources[path]
@@ -234,8 +259,12 @@ func (im *importer) api(doc *openapi3.T) *API {
 				resources[path] = i
 				a.Resources = append(a.Resources, Resource{Path: path, Methods: map[string]Method{}})
 			}
-			a.Resources[i].Methods[op.method] = Method{Integration: in}
+			a.Resources[i].Methods[op.method] = Method{Integration: in, Access: ac}
 		}
+	}
+	im.readModelList()
+	if len(im.access.models) > 0 {
+		a.Models = im.access.models
 	}
 	var routeOrder []string
 	if a.Kind == KindHTTP && im.extension(ext, extRouteOrder, &routeOrder) {
@@ -312,6 +341,7 @@ func (im *importer) cors(c awsCORS) *CORS {
 
 type importedOp struct {
 	method string
+	key    string // the path item's key: "get", ..., or the any-method extension
 	field  string
 	op     *openapi3.Operation
 }
@@ -350,7 +380,7 @@ func (im *importer) operations(path string, item *openapi3.PathItem) []importedO
 		if k == extAnyMethod {
 			m = "ANY"
 		}
-		ops = append(ops, importedOp{method: m, field: f + "." + k, op: byKey[k]})
+		ops = append(ops, importedOp{method: m, key: k, field: f + "." + k, op: byKey[k]})
 	}
 	return ops
 }

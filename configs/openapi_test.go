@@ -246,6 +246,8 @@ func FuzzImportOpenAPI(f *testing.F) {
 	for _, seed := range []string{
 		apiGatewayExport,     // an API Gateway REST export
 		httpAPIGatewayExport, // an API Gateway HTTP API export
+		restAPISecureExport,  // a REST export with authorizers, validators and models
+		httpAPIJWTExport,     // an HTTP API export with a JWT authorizer and IAM
 		"openapi: 3.0.3\ninfo: {title: t}\nx-portico-kind: HTTP\npaths: {/a: {get: {x-amazon-apigateway-integration: {type: mock}}}}\n", // minimal HTTP API
 		"openapi: 3.0.3\ninfo: {title: t}\npaths: {/a: {get: fetch}}\n",                                                                 // operation of the wrong type
 		"openapi: 3.0.3\ninfo: {title: t}\npaths: {/x: {x-amazon-apigateway-any-method: null}}\n",                                       // null any-method

@@ -23,6 +23,11 @@ type State struct {
 	// an API and a stage of this state: the log refuses to delete what a
 	// domain maps, and WithoutAPI and WithoutStage drop such mappings.
 	Domains map[string]*Domain `json:"domains"`
+	// Access control: usage plans, API keys (hashed) and SigV4
+	// credentials, by id. See access_state.go.
+	Plans       map[string]*UsagePlan  `json:"plans,omitempty"`
+	Keys        map[string]*APIKey     `json:"keys,omitempty"`
+	Credentials map[string]*Credential `json:"credentials,omitempty"`
 }
 
 // NewState returns an empty state.
@@ -32,6 +37,9 @@ func NewState() *State {
 		Deployments: map[string]map[string]*Deployment{},
 		Stages:      map[string]map[string]*Stage{},
 		Domains:     map[string]*Domain{},
+		Plans:       map[string]*UsagePlan{},
+		Keys:        map[string]*APIKey{},
+		Credentials: map[string]*Credential{},
 	}
 }
 
@@ -49,6 +57,15 @@ func (s *State) Normalize() *State {
 	if s.Domains == nil {
 		s.Domains = map[string]*Domain{} // snapshots from before custom domains
 	}
+	if s.Plans == nil {
+		s.Plans = map[string]*UsagePlan{}
+	}
+	if s.Keys == nil {
+		s.Keys = map[string]*APIKey{}
+	}
+	if s.Credentials == nil {
+		s.Credentials = map[string]*Credential{}
+	}
 	return s
 }
 
@@ -61,6 +78,9 @@ func (s *State) shallow(index uint64) *State {
 		Deployments: make(map[string]map[string]*Deployment, len(s.Deployments)),
 		Stages:      make(map[string]map[string]*Stage, len(s.Stages)),
 		Domains:     make(map[string]*Domain, len(s.Domains)),
+		Plans:       copyMap(s.Plans),
+		Keys:        copyMap(s.Keys),
+		Credentials: copyMap(s.Credentials),
 	}
 	for k, v := range s.APIs {
 		n.APIs[k] = v
@@ -120,6 +140,7 @@ func (s *State) WithoutAPI(index uint64, id string) *State {
 	delete(n.Deployments, id)
 	delete(n.Stages, id)
 	n.dropMappings(func(m BasePathMapping) bool { return m.APIID == id })
+	n.dropPlanStages(func(ps PlanStage) bool { return ps.APIID == id })
 	return n
 }
 
@@ -164,6 +185,7 @@ func (s *State) WithoutStage(index uint64, apiID, name string) *State {
 	delete(st, name)
 	n.Stages[apiID] = st
 	n.dropMappings(func(m BasePathMapping) bool { return m.APIID == apiID && m.Stage == name })
+	n.dropPlanStages(func(ps PlanStage) bool { return ps.APIID == apiID && ps.Stage == name })
 	return n
 }
 

@@ -141,6 +141,7 @@ type Operation struct {
 	Path        string
 	Default     bool
 	Integration Integration
+	Access      Access
 	// Field is where the operation lives in the definition, for errors.
 	Field string
 }
@@ -165,13 +166,13 @@ func (a *API) Operations() []Operation {
 		sort.Strings(methods)
 		for _, m := range methods {
 			ops = append(ops, Operation{
-				Method: m, Path: r.Path, Integration: r.Methods[m].Integration,
+				Method: m, Path: r.Path, Integration: r.Methods[m].Integration, Access: r.Methods[m].Access,
 				Field: fmt.Sprintf("resources[%d].methods.%s", i, m),
 			})
 		}
 	}
 	for i, r := range a.Routes {
-		op := Operation{Integration: r.Integration, Field: fmt.Sprintf("routes[%d]", i)}
+		op := Operation{Integration: r.Integration, Access: r.Access, Field: fmt.Sprintf("routes[%d]", i)}
 		if r.Key == DefaultRouteKey {
 			op.Default = true
 		} else if m, p, ok := strings.Cut(r.Key, " "); ok {

@@ -115,6 +115,7 @@ func (a *API) Validate() error {
 		p.add("minimum_compression_size", "must be between 0 and %d bytes", MaxCompressionSize)
 	}
 	a.validateOperations(&p)
+	a.validateAccess(&p)
 	return p.err()
 }
 

@@ -13,12 +13,33 @@ import (
 type gatewayError struct {
 	status  int
 	message string
+	// typ is the gateway response type an API can customize; empty
+	// means DEFAULT_4XX or DEFAULT_5XX by status.
+	typ configs.ResponseType
+	// errType, when set, goes out as x-amzn-ErrorType, which AWS SDK
+	// clients read to name the error.
+	errType string
 }
 
 func (e *gatewayError) Error() string { return e.message }
 
 func newError(status int, message string) *gatewayError {
 	return &gatewayError{status: status, message: message}
+}
+
+func typedError(status int, typ configs.ResponseType, message string) *gatewayError {
+	return &gatewayError{status: status, message: message, typ: typ}
+}
+
+// responseType is the gateway response that answers e.
+func (e *gatewayError) responseType() configs.ResponseType {
+	if e.typ != "" {
+		return e.typ
+	}
+	if e.status >= 500 {
+		return configs.RespDefault5XX
+	}
+	return configs.RespDefault4XX
 }
 
 // Errors answered on the request path. The messages follow Amazon API
@@ -29,16 +50,17 @@ var (
 	errNotServedRegional   = newError(http.StatusNotFound, "the API is not published as a REGIONAL endpoint")
 	errNotServedRegion     = newError(http.StatusNotFound, "the API is not served in this region")
 	errNoStage             = newError(http.StatusNotFound, "stage not found")
-	errNoRoute             = newError(http.StatusNotFound, "no route matches the request")
+	errNoRoute             = typedError(http.StatusNotFound, configs.RespResourceNotFound, "no route matches the request")
 	errMethodNotAllowed    = newError(http.StatusMethodNotAllowed, "method not allowed on this resource")
 	errBadPath             = newError(http.StatusBadRequest, "invalid request path")
-	errBodyTooLarge        = newError(http.StatusRequestEntityTooLarge, "request body is larger than 10485760 bytes")
+	errBadBody             = newError(http.StatusBadRequest, "the request body could not be read")
+	errBodyTooLarge        = typedError(http.StatusRequestEntityTooLarge, configs.RespRequestTooLarge, "request body is larger than 10485760 bytes")
 	errHeadersTooLarge     = newError(http.StatusRequestHeaderFieldsTooLarge, "request line and headers are larger than 10240 bytes")
 	errStageBroken         = newError(http.StatusInternalServerError, "stage configuration is invalid")
 	errInternal            = newError(http.StatusInternalServerError, "internal server error")
 	errIntegrationURI      = newError(http.StatusInternalServerError, "integration URI is invalid")
-	errIntegrationFailed   = newError(http.StatusBadGateway, "integration request failed")
-	errIntegrationTimeout  = newError(http.StatusGatewayTimeout, "Endpoint request timed out")
+	errIntegrationFailed   = typedError(http.StatusBadGateway, configs.RespIntegrationFailure, "integration request failed")
+	errIntegrationTimeout  = typedError(http.StatusGatewayTimeout, configs.RespIntegrationTimeout, "Endpoint request timed out")
 	errNotServedEdge       = newError(http.StatusNotFound, "the API is not published as an EDGE endpoint")
 	errUpstreamUnavailable = newError(http.StatusServiceUnavailable, "no regional node of the API's home region is available")
 	errUpstreamFailed      = newError(http.StatusBadGateway, "the regional node did not answer")
@@ -47,7 +69,12 @@ var (
 	errNotServedPrivate    = newError(http.StatusNotFound, "the API is not published as a PRIVATE endpoint")
 	// errAccessDenied is API Gateway's ACCESS_DENIED answer to a request
 	// a resource policy denies.
-	errAccessDenied = newError(http.StatusForbidden, "User: anonymous is not authorized to perform: execute-api:Invoke on this resource")
+	errAccessDenied = typedError(http.StatusForbidden, configs.RespAccessDenied, "User: anonymous is not authorized to perform: execute-api:Invoke on this resource")
+	// Throttles and quotas (API Gateway's THROTTLED and QUOTA_EXCEEDED).
+	errThrottled     = typedError(http.StatusTooManyRequests, configs.RespThrottled, "Too Many Requests")
+	errQuotaExceeded = typedError(http.StatusTooManyRequests, configs.RespQuotaExceeded, "Limit Exceeded")
+	// errWAFFiltered answers a request the stage's WAF blocked.
+	errWAFFiltered = typedError(http.StatusForbidden, configs.RespWAFFiltered, "Forbidden")
 )
 
 // notServedAs answers a request for an API not published as the
@@ -69,6 +96,15 @@ type errorBody struct {
 // only when they describe the error (Allow on 405); the Content-* headers
 // are replaced.
 func writeError(w http.ResponseWriter, requestID string, e *gatewayError) {
+	if e.errType != "" {
+		w.Header().Set("X-Amzn-Errortype", e.errType)
+	}
+	if ex := exchangeOf(w); ex.stage != nil && ex.stage.responses != nil {
+		if gr := ex.stage.responses.find(e); gr != nil {
+			gr.write(w, requestID, e)
+			return
+		}
+	}
 	body, err := json.Marshal(errorBody{Message: e.message, RequestID: requestID})
 	if err != nil { // two strings always marshal
 		body = []byte(`{"message":"internal server error"}`)

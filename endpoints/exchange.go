@@ -55,6 +55,13 @@ type exchange struct {
 	integStart time.Time
 	integDur   time.Duration
 	body       limitedBody
+	// The body when an access step had to read it (SigV4, validation);
+	// r.Body then reads these bytes.
+	bodyBytes []byte
+	bodyRead  bool
+	// identity is the caller's cache key (auth.Identity.CacheKey) once an
+	// authorizer or API key accepted the request; "" when none ran.
+	identity string
 
 	written bool  // the final header went out
 	status  int   // the final status, or one set only for the log (499)

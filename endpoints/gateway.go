@@ -78,6 +78,9 @@ type Config struct {
 	Network      string
 	EndpointID   string
 	NetworkCIDRs []netip.Prefix
+	// Access is the node's shared access-control state (authorizers,
+	// SigV4 replay set, limiter); nil makes one for this endpoint alone.
+	Access *Access
 	// Now is the clock of the cache; default time.Now.
 	Now func() time.Time
 	// Logger is the component logger; nil discards.
@@ -128,6 +131,7 @@ type Gateway struct {
 	handler   http.Handler
 	cache     *cache.Cache
 	forward   *forwarder // edge only
+	access    *Access
 
 	running atomic.Bool
 	ready   chan struct{}
@@ -192,6 +196,10 @@ func New(cfg Config) (*Gateway, error) {
 		failed:     map[stageKey]failure{},
 		transport:  newTransport(),
 		ready:      make(chan struct{}),
+		access:     cfg.Access,
+	}
+	if g.access == nil {
+		g.access = NewAccess(cfg.Logger)
 	}
 	switch cfg.Kind {
 	case KindEdge, KindOrigin:

@@ -28,8 +28,10 @@ const (
 //	         (proxy, mock, or an edge's forwarding)        compression and cache
 //	                                                       only where configured)
 //
-// Later steps (authorizers, throttling) slot in per route, between the
-// router and the integration.
+// Per route, before compression and cache, the access steps run (see
+// accessRoute): authorizer and API key, throttles and quota, request
+// validation. A stage with a WAF runs it before routing (and so before
+// CORS preflight). An origin runs none of them: the edge did.
 func (g *Gateway) pipeline() http.Handler {
 	return observe{g: g, next: resolve{g}}
 }
@@ -129,6 +131,10 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ex.stage = st
 	ex.apiPath = rest
+	if st.front != nil {
+		st.front.ServeHTTP(w, r)
+		return
+	}
 	st.ServeHTTP(w, r)
 }
 

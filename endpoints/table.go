@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-gw/portico/cache"
 	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/endpoints/auth"
 )
 
 // table is everything an endpoint serves at one committed State,
@@ -18,6 +19,11 @@ type table struct {
 	index   uint64
 	apis    map[string]*apiEntry       // by API id (lowercase)
 	domains map[string]*configs.Domain // custom domains served here, by name
+	// API keys (by hash) and usage plans (by id); keySrc is what keys
+	// was built from, so an unchanged key set is not hashed again.
+	keys   *auth.APIKeys
+	keySrc map[string]*configs.APIKey
+	plans  map[string]*configs.UsagePlan
 }
 
 // apiEntry is one API as seen from this endpoint. refuse is set when the
@@ -37,7 +43,14 @@ type stage struct {
 	home                 string // the API's home region when compiled
 	router               *router
 	cors                 *corsPolicy // nil: the API has no CORS settings
-	metrics              *stageMetrics
+	responses            *responses  // nil: the API customizes no gateway response
+	// front is the stage's entry when something runs before routing
+	// (the WAF); nil means the stage itself.
+	front http.Handler
+	// shared names the node-shared authorizers and firewall the stage
+	// uses (see Access.retain).
+	shared  []string
+	metrics *stageMetrics
 
 	// What the stage was compiled from; an unchanged stage is reused by
 	// the next build instead of compiled again.
@@ -163,6 +176,9 @@ func (g *Gateway) build(st *configs.State, prev *table) *table {
 		}
 	}
 	if st != nil {
+		t.plans = st.Plans
+		t.keys, t.keySrc = g.buildKeys(st.Keys, prev)
+		g.access.setCredentials(st.Credentials)
 		for name, d := range st.Domains {
 			if d != nil && g.servesDomain(d) {
 				t.domains[name] = d
@@ -181,7 +197,63 @@ func (g *Gateway) build(st *configs.State, prev *table) *table {
 		}
 	}
 	g.metrics.retain(keep)
+	inUse := map[string]bool{}
+	for _, e := range t.apis {
+		for _, s := range e.stages {
+			for _, k := range s.shared {
+				inUse[k] = true
+			}
+		}
+	}
+	g.access.retain(g, inUse)
 	return t
+}
+
+// buildKeys returns the API key table of a state, reusing prev's when the
+// keys did not change.
+func (g *Gateway) buildKeys(keys map[string]*configs.APIKey, prev *table) (*auth.APIKeys, map[string]*configs.APIKey) {
+	if prev != nil && prev.keys != nil && sameKeys(prev.keySrc, keys) {
+		return prev.keys, keys
+	}
+	list := make([]auth.APIKey, 0, len(keys))
+	for _, k := range keys {
+		list = append(list, auth.APIKey{ID: k.ID, Hash: k.Hash, PlanID: k.PlanID, Enabled: k.Enabled})
+	}
+	t, err := auth.NewAPIKeys(list)
+	if err != nil { // the admin API refuses duplicate values; never expected
+		g.log.Error("api keys do not load", "err", err)
+		t, _ = auth.NewAPIKeys(nil)
+	}
+	return t, keys
+}
+
+func sameKeys(a, b map[string]*configs.APIKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// apiKey checks the request's x-api-key for a stage: a known, enabled key
+// whose usage plan covers the stage. Any failure is API Gateway's
+// INVALID_API_KEY answer, 403 Forbidden.
+func (t *table) apiKey(r *http.Request, apiID, stage string) (auth.Identity, *gatewayError) {
+	if t.keys == nil {
+		return auth.Identity{}, authError(&auth.Error{Kind: auth.KindInvalidAPIKey})
+	}
+	id, err := t.keys.Verify(r)
+	if err != nil {
+		return auth.Identity{}, authError(err)
+	}
+	if p := t.plans[id.PlanID]; p == nil || !p.Covers(apiID, stage) {
+		return auth.Identity{}, authError(&auth.Error{Kind: auth.KindInvalidAPIKey, Reason: "the key's usage plan does not cover the stage"})
+	}
+	return id, nil
 }
 
 // buildAPI builds one API's entry: refused, or with its stages.
@@ -246,6 +318,7 @@ func (g *Gateway) compileStage(apiID string, a *configs.API, s *configs.Stage, d
 		return nil, fmt.Errorf("deployment %q does not exist", s.DeploymentID)
 	}
 	rt := &router{}
+	var uses []string // node-shared verifiers and firewalls the stage holds
 	var store *cache.Stage
 	compressMin := dep.API.CompressionSize()
 	for _, op := range dep.API.Operations() {
@@ -263,17 +336,31 @@ func (g *Gateway) compileStage(apiID string, a *configs.API, s *configs.Stage, d
 		if g.cfg.Kind != KindOrigin && compressMin < configs.MaxCompressionSize {
 			h = cache.Compressor(compressMin, h)
 		}
+		h, err = g.compileAccess(apiID, &dep.API, s, op, h, &uses)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op.Field, err)
+		}
 		if err := rt.add(op, limitBody(h)); err != nil {
 			return nil, err
 		}
 	}
-	return &stage{
+	c := &stage{
 		apiID: apiID, apiName: a.Name, name: s.Name, home: a.HomeRegion,
-		router:  rt,
-		cors:    compileCORS(dep.API.CORS),
-		metrics: g.metrics.stage(apiID, a.Name, s.Name),
-		src:     s, dep: dep,
-	}, nil
+		router:    rt,
+		cors:      compileCORS(dep.API.CORS),
+		responses: compileResponses(dep.API.GatewayResponses),
+		metrics:   g.metrics.stage(apiID, a.Name, s.Name),
+		src:       s, dep: dep,
+		shared: uses,
+	}
+	if s.WAF != nil && g.cfg.Kind != KindOrigin {
+		fw, err := g.access.firewall(g, apiID, s.Name, s.WAF, &c.shared)
+		if err != nil {
+			return nil, fmt.Errorf("waf: %w", err)
+		}
+		c.front = fw.Wrap(c)
+	}
+	return c, nil
 }
 
 // edgeTimeoutMargin is added to an integration's timeout at the edge, so

@@ -36,6 +36,15 @@ type Store interface {
 	FlushCache(ctx context.Context, apiID, stage, prefix string, at time.Time) (uint64, error)
 	PutDomain(ctx context.Context, d *configs.Domain) error
 	DeleteDomain(ctx context.Context, name string) error
+	PutPlan(ctx context.Context, p *configs.UsagePlan) error
+	DeletePlan(ctx context.Context, id string) error
+	PutKey(ctx context.Context, k *configs.APIKey) error
+	DeleteKey(ctx context.Context, id string) error
+	PutCredential(ctx context.Context, c *configs.Credential) error
+	DeleteCredential(ctx context.Context, id string) error
+	// Usage is the committed usage counts; nil on a node that is not a
+	// voter (usage reads are forwarded: see forwarder).
+	Usage() *cluster.Usage
 }
 
 // Admin serves the JSON admin API.
@@ -116,6 +125,16 @@ func (ad *Admin) Handler() http.Handler {
 	route("/v1/domains", map[string]func(*http.Request) (int, any, error){"GET": ad.listDomains, "POST": ad.createDomain})
 	route("/v1/domains/{name}", map[string]func(*http.Request) (int, any, error){"GET": ad.getDomain, "DELETE": ad.deleteDomain})
 	route("/v1/domains/{name}/mappings/{base}", map[string]func(*http.Request) (int, any, error){"GET": ad.getMapping, "PUT": ad.putMapping, "DELETE": ad.deleteMapping})
+	route("/v1/apis/{api}/stages/{stage}/settings", map[string]func(*http.Request) (int, any, error){"PATCH": ad.patchStageSettings})
+	route("/v1/plans", map[string]func(*http.Request) (int, any, error){"GET": ad.listPlans, "POST": ad.createPlan})
+	route("/v1/plans/{plan}", map[string]func(*http.Request) (int, any, error){"GET": ad.getPlan, "PATCH": ad.patchPlan, "DELETE": ad.deletePlan})
+	route("/v1/plans/{plan}/stages", map[string]func(*http.Request) (int, any, error){"POST": ad.attachStage})
+	route("/v1/plans/{plan}/stages/{api}/{stage}", map[string]func(*http.Request) (int, any, error){"DELETE": ad.detachStage})
+	route("/v1/keys", map[string]func(*http.Request) (int, any, error){"GET": ad.listKeys, "POST": ad.createKey})
+	route("/v1/keys/{key}", map[string]func(*http.Request) (int, any, error){"GET": ad.getKey, "PATCH": ad.patchKey, "DELETE": ad.deleteKey})
+	route("/v1/credentials", map[string]func(*http.Request) (int, any, error){"GET": ad.listCredentials, "POST": ad.createCredential})
+	route("/v1/credentials/{id}", map[string]func(*http.Request) (int, any, error){"GET": ad.getCredential, "PATCH": ad.patchCredential, "DELETE": ad.deleteCredential})
+	route("/v1/usage", map[string]func(*http.Request) (int, any, error){"GET": ad.usage})
 	if ad.cluster != nil {
 		ad.cluster.routes(route)
 	}

@@ -68,7 +68,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&c.stateFile, "state-file", "", "state file written by `portico dev` (default: $PORTICO_STATE, else "+DefaultStatePath()+")")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json (apply also takes id; stages get also takes url, edge-url and private-url)")
 	root.AddCommand(c.runCmd(), c.devCmd(), c.applyCmd(), c.validateCmd(), c.deployCmd(), c.cacheCmd(), c.dnsCmd(),
-		c.apisCmd(), c.stagesCmd(), c.deploymentsCmd(), c.exportCmd(), c.domainsCmd(), c.statusCmd(), c.caCmd(), c.clusterCmd())
+		c.apisCmd(), c.withStageLimits(c.stagesCmd()), c.deploymentsCmd(), c.exportCmd(), c.domainsCmd(), c.statusCmd(), c.caCmd(), c.clusterCmd(),
+		c.plansCmd(), c.apiKeysCmd(), c.credentialsCmd(), c.usageCmd())
 	return root
 }
 

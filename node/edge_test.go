@@ -103,12 +103,22 @@ func TestEdgesCacheFlushAndHTTP3(t *testing.T) {
 		t.Errorf("invoke URLs %v lack the edge URL", stage.InvokeURLs)
 	}
 
+	for _, n := range append([]*testNode{ctl}, edges...) {
+		eventually(t, 20*time.Second, func() error {
+			if s := n.node.Served().State().Stage(id, "prod"); s == nil || s.Cache == nil {
+				return fmt.Errorf("%s does not have the stage's cache settings yet", n.node.Name())
+			}
+			return nil
+		})
+	}
 	clients := make([]*http.Client, len(edges))
 	for i, e := range edges {
 		clients[i] = httpsClient(t, c.ca.CertFile, e.node.Addrs().Edge)
+		// Until the edge has the stage's cache settings (they arrive
+		// after the deployment), its answers carry no edge X-Cache.
 		eventually(t, 20*time.Second, func() error {
-			if status, _, body := edgeCall(t, clients[i], id, "/prod/items/1"); status != 200 {
-				return fmt.Errorf("%s: %d %s", e.node.Name(), status, body)
+			if status, xc, body := edgeCall(t, clients[i], id, "/prod/items/1"); status != 200 || !strings.Contains(xc, "from edge") {
+				return fmt.Errorf("%s: %d %q %s", e.node.Name(), status, xc, body)
 			}
 			return nil
 		})

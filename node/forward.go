@@ -164,5 +164,12 @@ func (followerStore) DeleteDeployment(context.Context, string, string) error { r
 func (followerStore) FlushCache(context.Context, string, string, string, time.Time) (uint64, error) {
 	return 0, errNoWrite
 }
-func (followerStore) PutDomain(context.Context, *configs.Domain) error { return errNoWrite }
-func (followerStore) DeleteDomain(context.Context, string) error       { return errNoWrite }
+func (followerStore) PutDomain(context.Context, *configs.Domain) error         { return errNoWrite }
+func (followerStore) DeleteDomain(context.Context, string) error               { return errNoWrite }
+func (followerStore) PutPlan(context.Context, *configs.UsagePlan) error        { return errNoWrite }
+func (followerStore) DeletePlan(context.Context, string) error                 { return errNoWrite }
+func (followerStore) PutKey(context.Context, *configs.APIKey) error            { return errNoWrite }
+func (followerStore) DeleteKey(context.Context, string) error                  { return errNoWrite }
+func (followerStore) PutCredential(context.Context, *configs.Credential) error { return errNoWrite }
+func (followerStore) DeleteCredential(context.Context, string) error           { return errNoWrite }
+func (followerStore) Usage() *cluster.Usage                                    { return nil }

@@ -28,6 +28,7 @@ import (
 	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/dns"
 	"github.com/portico-gw/portico/endpoints"
+	"github.com/portico-gw/portico/endpoints/limit"
 )
 
 // Node is one Portico process.
@@ -227,9 +228,14 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		n.mu.Unlock()
 		return gw, nil
 	}
+	client := internalClient(mt)
+	access, limiter, coord, leases, err := n.startLimits(store, client)
+	if err != nil {
+		return err
+	}
 	base := func(kind endpoints.Kind, listen string, tlsConf *tls.Config) endpoints.Config {
 		return endpoints.Config{
-			Kind: kind, Region: cfg.Region, Zone: cfg.Zone, Listen: listen, TLS: tlsConf, Source: served,
+			Kind: kind, Region: cfg.Region, Zone: cfg.Zone, Listen: listen, TLS: tlsConf, Source: served, Access: access,
 			Logger: n.log.With("component", string(kind)), AccessLog: accessLog,
 			Registerer: endpointRegisterer(reg, string(kind)), ShutdownGrace: cfg.ShutdownGrace.D(),
 			ObserveRTT: n.observeRTT, // used by regional and edge endpoints only
@@ -363,7 +369,10 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if len(cfg.Join) > 0 {
 		goRun(func() { n.joinLoop(runCtx, g, cfg.Join) })
 	}
-	client := internalClient(mt)
+	goRun(func() { _ = limiter.Run(runCtx) })
+	if coord != nil {
+		goRun(func() { coord.run(runCtx) })
+	}
 	if store != nil {
 		if cfg.BootstrapExpect > 1 && !store.HasState() {
 			goRun(func() { n.bootstrapLoop(runCtx, g, store, cfg.BootstrapExpect) })
@@ -408,6 +417,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	stopPolls := make(chan struct{}) // closed when the internal server shuts down
 	if store != nil {
 		internalMux.Handle(cluster.StatePath, cluster.StateHandler(store, stopPolls))
+		internalMux.Handle(LeasePath, coord.serve(func(ctx context.Context, req limit.LeaseRequest) (limit.LeaseResponse, error) {
+			return leases.remote(ctx, req, true)
+		}))
 	}
 	internalMux.Handle("/", newForwarder(n, true, adminHandler, g, store, served, client))
 	var internalHandler http.Handler = internalMux

@@ -1,0 +1,130 @@
+package configs
+
+import (
+	"slices"
+	"sort"
+)
+
+// dropPlanStages removes matching stages from every usage plan of s,
+// which must be a fresh shallow copy; plans that change are replaced,
+// never modified. A deleted stage is no longer covered, so a stage made
+// again under the same name is not covered by accident.
+func (s *State) dropPlanStages(drop func(PlanStage) bool) {
+	for id, p := range s.Plans {
+		if slices.ContainsFunc(p.Stages, drop) {
+			c := *p
+			c.Stages = slices.DeleteFunc(slices.Clone(p.Stages), drop)
+			s.Plans[id] = &c
+		}
+	}
+}
+
+// WithPlan returns a new state with the usage plan stored.
+func (s *State) WithPlan(index uint64, p *UsagePlan) *State {
+	n := s.shallow(index)
+	n.Plans[p.ID] = p
+	return n
+}
+
+// WithoutPlan returns a new state without the plan. Keys of the plan stay
+// but lose it: a key without a plan is refused where a key is required.
+func (s *State) WithoutPlan(index uint64, id string) *State {
+	n := s.shallow(index)
+	delete(n.Plans, id)
+	for kid, k := range n.Keys {
+		if k.PlanID == id {
+			c := *k
+			c.PlanID = ""
+			n.Keys[kid] = &c
+		}
+	}
+	return n
+}
+
+// WithKey returns a new state with the API key stored.
+func (s *State) WithKey(index uint64, k *APIKey) *State {
+	n := s.shallow(index)
+	n.Keys[k.ID] = k
+	return n
+}
+
+// WithoutKey returns a new state without the API key.
+func (s *State) WithoutKey(index uint64, id string) *State {
+	n := s.shallow(index)
+	delete(n.Keys, id)
+	return n
+}
+
+// WithCredential returns a new state with the SigV4 credential stored.
+func (s *State) WithCredential(index uint64, c *Credential) *State {
+	n := s.shallow(index)
+	n.Credentials[c.ID] = c
+	return n
+}
+
+// WithoutCredential returns a new state without the credential.
+func (s *State) WithoutCredential(index uint64, id string) *State {
+	n := s.shallow(index)
+	delete(n.Credentials, id)
+	return n
+}
+
+// PlanList returns every usage plan sorted by name, then id.
+func (s *State) PlanList() []*UsagePlan {
+	out := make([]*UsagePlan, 0, len(s.Plans))
+	for _, p := range s.Plans {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// KeyList returns the API keys of a plan (every key when plan is empty),
+// sorted by name, then id.
+func (s *State) KeyList(plan string) []*APIKey {
+	out := make([]*APIKey, 0, len(s.Keys))
+	for _, k := range s.Keys {
+		if plan == "" || k.PlanID == plan {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// CredentialList returns every SigV4 credential, secrets left out,
+// sorted by name, then id.
+func (s *State) CredentialList() []*Credential {
+	out := make([]*Credential, 0, len(s.Credentials))
+	for _, c := range s.Credentials {
+		out = append(out, c.Redacted())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// PlansCovering lists the plans that cover a stage.
+func (s *State) PlansCovering(apiID, stage string) []*UsagePlan {
+	var out []*UsagePlan
+	for _, p := range s.PlanList() {
+		if p.Covers(apiID, stage) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,260 @@
+package endpoints
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/endpoints/auth"
+	"github.com/portico-gw/portico/endpoints/waf"
+)
+
+// Access is the access-control state every endpoint of a node shares:
+// the authorizers (so a JWKS or an external authorizer's answers are
+// cached once per node, across redeployments), the SigV4 verifier (so a
+// signature replayed on another listener of the node is still a replay)
+// and the limiter. Build one with NewAccess and hand it to every
+// Gateway's Config; a Gateway without one makes its own.
+type Access struct {
+	// Limiter enforces throttles and quotas (cluster-wide on a node; see
+	// endpoints/limit). Nil enforces none (endpoint tests).
+	Limiter Limiter
+	// DefaultThrottle is the node group's limit, applied to every stage;
+	// default configs.DefaultRateLimit and DefaultBurstLimit.
+	DefaultThrottle configs.Throttle
+
+	log    *slog.Logger
+	now    func() time.Time
+	client *http.Client
+
+	mu    sync.Mutex
+	jwts  map[string]*sharedAuthorizer[*auth.JWT]
+	exts  map[string]*sharedAuthorizer[*auth.External]
+	sigv4 map[string]*auth.SigV4 // by region
+	wafs  map[string]*sharedAuthorizer[*waf.Firewall]
+
+	creds atomic.Pointer[credentialTable]
+}
+
+// sharedAuthorizer is an authorizer (or firewall) and the endpoints
+// whose current table uses it; one no table uses any more is dropped.
+type sharedAuthorizer[T any] struct {
+	v     T
+	users map[*Gateway]bool
+}
+
+func shared[T any](v T) *sharedAuthorizer[T] {
+	return &sharedAuthorizer[T]{v: v, users: map[*Gateway]bool{}}
+}
+
+// NewAccess returns the shared state; log may be nil.
+func NewAccess(log *slog.Logger) *Access {
+	if log == nil {
+		log = discardLogger
+	}
+	a := &Access{
+		DefaultThrottle: configs.Throttle{RateLimit: configs.DefaultRateLimit, BurstLimit: configs.DefaultBurstLimit},
+		log:             log,
+		now:             time.Now,
+		client:          &http.Client{Transport: newTransport()},
+		jwts:            map[string]*sharedAuthorizer[*auth.JWT]{},
+		exts:            map[string]*sharedAuthorizer[*auth.External]{},
+		sigv4:           map[string]*auth.SigV4{},
+		wafs:            map[string]*sharedAuthorizer[*waf.Firewall]{},
+	}
+	a.creds.Store(&credentialTable{})
+	return a
+}
+
+// fingerprint names an authorizer's settings: the same settings share one
+// verifier and its caches.
+func fingerprint(apiID string, az *configs.Authorizer) string {
+	b, _ := json.Marshal(az) // plain data always marshals
+	sum := sha256.Sum256(append([]byte(apiID+"\x00"), b...))
+	return hex.EncodeToString(sum[:16])
+}
+
+// jwt returns the node's verifier for a JWT authorizer; its name is
+// added to uses.
+func (a *Access) jwt(apiID string, az *configs.Authorizer, uses *[]string) (*auth.JWT, error) {
+	k := "jwt:" + fingerprint(apiID, az)
+	*uses = append(*uses, k)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.jwts[k]; s != nil {
+		return s.v, nil
+	}
+	v, err := auth.NewJWT(auth.JWTConfig{
+		Issuer: az.Issuer, Audiences: az.Audiences, JWKSURL: az.JWKSURI,
+		Algorithms: az.Algorithms, ClaimsToHeaders: az.ClaimsToHeaders,
+		Client: a.client, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.jwts[k] = shared(v)
+	return v, nil
+}
+
+// external returns the node's client for a TOKEN or REQUEST authorizer;
+// its name is added to uses.
+func (a *Access) external(apiID string, az *configs.Authorizer, uses *[]string) (*auth.External, error) {
+	k := "ext:" + fingerprint(apiID, az)
+	*uses = append(*uses, k)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.exts[k]; s != nil {
+		return s.v, nil
+	}
+	v, err := auth.NewExternal(auth.ExternalConfig{
+		URL: az.URI, Type: auth.ExternalType(az.Type), IdentitySources: az.IdentitySources,
+		TTL: az.AuthorizerTTL(), Timeout: az.AuthorizerTimeout(), ContextToHeaders: az.ContextToHeaders,
+		Client: a.client,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.exts[k] = shared(v)
+	return v, nil
+}
+
+// signer returns the node's SigV4 verifier for a region.
+func (a *Access) signer(region string) (*auth.SigV4, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if v := a.sigv4[region]; v != nil {
+		return v, nil
+	}
+	v, err := auth.NewSigV4(auth.SigV4Config{Region: region, Credentials: a})
+	if err != nil {
+		return nil, err
+	}
+	a.sigv4[region] = v
+	return v, nil
+}
+
+// retain records which shared entries g's new table uses and drops
+// (closing JWT verifiers) the ones no endpoint of the node uses any more.
+func (a *Access) retain(g *Gateway, inUse map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	retainShared(a.jwts, g, inUse, func(v *auth.JWT) { _ = v.Close() })
+	retainShared(a.exts, g, inUse, nil)
+	retainShared(a.wafs, g, inUse, nil)
+}
+
+func retainShared[T any](m map[string]*sharedAuthorizer[T], g *Gateway, inUse map[string]bool, closeFn func(T)) {
+	for k, s := range m {
+		if inUse[k] {
+			s.users[g] = true
+			continue
+		}
+		delete(s.users, g)
+		if len(s.users) == 0 {
+			if closeFn != nil {
+				closeFn(s.v)
+			}
+			delete(m, k)
+		}
+	}
+}
+
+// credentialTable is the SigV4 credentials of one state.
+type credentialTable struct {
+	src map[string]*configs.Credential
+}
+
+// setCredentials publishes the credentials of a new state.
+func (a *Access) setCredentials(m map[string]*configs.Credential) {
+	if cur := a.creds.Load(); sameCredentials(cur.src, m) {
+		return
+	}
+	a.creds.Store(&credentialTable{src: m})
+}
+
+func sameCredentials(a, b map[string]*configs.Credential) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// LookupAccessKey implements auth.Credentials from the current state.
+func (a *Access) LookupAccessKey(id string) (secret, principal string, ok bool) {
+	c := a.creds.Load().src[id]
+	if c == nil || !c.Enabled {
+		return "", "", false
+	}
+	return c.Secret, c.ID, true
+}
+
+// authError turns an authorizer's error into the gateway's answer.
+func authError(err error) *gatewayError {
+	var ae *auth.Error
+	k := auth.KindOf(err)
+	msg := k.Message()
+	if errors.As(err, &ae) {
+		msg = ae.PublicMessage()
+	}
+	e := &gatewayError{status: k.Status(), message: msg, errType: k.ErrorType()}
+	switch k {
+	case auth.KindUnauthorized:
+		e.typ = configs.RespUnauthorized
+	case auth.KindMissingAuthenticationToken:
+		e.typ = configs.RespMissingAuthToken
+	case auth.KindAccessDenied:
+		e.typ = configs.RespAccessDenied
+	case auth.KindInvalidAPIKey:
+		e.typ = configs.RespInvalidAPIKey
+	case auth.KindInvalidSignature, auth.KindUnrecognizedClient:
+		e.typ = configs.RespInvalidSignature
+	case auth.KindAuthorizerFailure:
+		e.typ = configs.RespAuthorizerConfigError
+	default:
+		e.typ = configs.RespAuthorizerFailure
+	}
+	return e
+}
+
+// firewall returns the node's compiled WAF for a stage's settings; the
+// same settings keep the same firewall (and its rate counters) across
+// rebuilds. The endpoint that asks first supplies the client address
+// and blocking hooks; they are the same on every endpoint of a node.
+func (a *Access) firewall(g *Gateway, apiID, stage string, cfg *configs.WAF, uses *[]string) (*waf.Firewall, error) {
+	b, _ := json.Marshal(cfg) // plain data always marshals
+	sum := sha256.Sum256(append([]byte(apiID+"\x00"+stage+"\x00"), b...))
+	k := "waf:" + hex.EncodeToString(sum[:16])
+	*uses = append(*uses, k)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.wafs[k]; s != nil {
+		return s.v, nil
+	}
+	fw, err := waf.New(*cfg, waf.Options{
+		Logger:   a.log.With("api", apiID, "stage", stage),
+		ClientIP: func(r *http.Request) netip.Addr { return g.originOf(r).addr },
+		Block: func(w http.ResponseWriter, r *http.Request, why waf.Reason) {
+			ex := exchangeOf(w)
+			a.log.Info("request blocked by waf", "request_id", ex.id, "api", apiID, "stage", stage, "rule", why.String())
+			writeError(w, ex.id, errWAFFiltered)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.wafs[k] = shared(fw)
+	return fw, nil
+}

@@ -1,0 +1,89 @@
+package endpoints
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/portico-gw/portico/configs"
+)
+
+// responses are a stage's customized gateway responses (API Gateway's
+// gateway responses), compiled from its deployment.
+type responses struct {
+	byType map[configs.ResponseType]*gatewayResponse
+}
+
+type gatewayResponse struct {
+	status  int // 0 keeps the error's
+	headers map[string]string
+	body    string // template; "" keeps the JSON body
+	hasCT   bool
+}
+
+// compileResponses returns nil when the API customizes nothing.
+func compileResponses(m map[configs.ResponseType]configs.GatewayResponse) *responses {
+	if len(m) == 0 {
+		return nil
+	}
+	rs := &responses{byType: make(map[configs.ResponseType]*gatewayResponse, len(m))}
+	for t, gr := range m {
+		c := &gatewayResponse{status: gr.StatusCode, headers: gr.Headers, body: gr.Body}
+		for k := range gr.Headers {
+			if strings.EqualFold(k, "Content-Type") {
+				c.hasCT = true
+			}
+		}
+		rs.byType[t] = c
+	}
+	return rs
+}
+
+// find returns the customization for e: its own type's, else the
+// DEFAULT_4XX or DEFAULT_5XX one of its status class.
+func (rs *responses) find(e *gatewayError) *gatewayResponse {
+	if gr := rs.byType[e.responseType()]; gr != nil {
+		return gr
+	}
+	if e.status >= 500 {
+		return rs.byType[configs.RespDefault5XX]
+	}
+	return rs.byType[configs.RespDefault4XX]
+}
+
+// write renders e through the customization.
+func (gr *gatewayResponse) write(w http.ResponseWriter, requestID string, e *gatewayError) {
+	var body []byte
+	if gr.body == "" {
+		b, err := json.Marshal(errorBody{Message: e.message, RequestID: requestID})
+		if err != nil {
+			b = []byte(`{"message":"internal server error"}`)
+		}
+		body = append(b, '\n')
+	} else {
+		quoted, _ := json.Marshal(e.message) // a string always marshals
+		body = []byte(strings.NewReplacer(
+			"$context.error.messageString", string(quoted),
+			"$context.error.message", e.message,
+			"$context.error.responseType", string(e.responseType()),
+			"$context.requestId", requestID,
+		).Replace(gr.body))
+	}
+	h := w.Header()
+	h.Del("Content-Encoding")
+	if !gr.hasCT {
+		h.Set("Content-Type", "application/json")
+	}
+	for k, v := range gr.headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	status := e.status
+	if gr.status != 0 {
+		status = gr.status
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

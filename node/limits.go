@@ -1,0 +1,324 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/cluster"
+	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/endpoints"
+	"github.com/portico-gw/portico/endpoints/limit"
+)
+
+// Cluster-wide throttles and quotas (see endpoints/limit for the design
+// and its overshoot bounds). Every gateway node runs a limit.Limiter that
+// spends leased budget without asking anyone per request; once per round
+// (50 ms) it sends one batched lease request to the coordinator, which
+// runs on the Raft leader. Non-voters send it to a control node, which
+// passes it to the leader. The leader commits the quota usage it counts
+// through Raft every second (cluster.Usage), so quotas survive restarts
+// and leader changes.
+
+// LeasePath is the lease endpoint on the internal (mutual TLS) listener.
+const LeasePath = "/internal/v1/lease"
+
+// usageCommitInterval is how often the leader commits counted usage; it
+// bounds what a leader change loses (see limit's doc).
+const usageCommitInterval = time.Second
+
+// maxLeaseBody bounds one lease request (limit.MaxBatch items).
+const maxLeaseBody = 4 << 20
+
+// limiterAdapter gives the endpoints the node's limiter.
+type limiterAdapter struct{ l *limit.Limiter }
+
+func (a limiterAdapter) Throttle(key string, t configs.Throttle) (bool, time.Duration) {
+	d := a.l.Allow("t:"+key, limit.RateSpec(t.RateLimit, t.BurstLimit))
+	return d.OK(), d.RetryAfter
+}
+
+func (a limiterAdapter) Quota(key string, q configs.Quota) (bool, bool, time.Duration) {
+	d := a.l.Allow(quotaPrefix+key, limit.QuotaSpec(int(q.Limit), limit.Period(q.Period), q.Offset))
+	return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter
+}
+
+// quotaPrefix starts the limiter key of a quota; the rest is
+// "{plan}/{key}", which is how cluster.Usage names it.
+const quotaPrefix = "q:"
+
+func splitQuotaKey(k string) (plan, key string, ok bool) {
+	rest, ok := strings.CutPrefix(k, quotaPrefix)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, "/")
+}
+
+// usageStore is the coordinator's view of the committed usage.
+type usageStore struct{ u *cluster.Usage }
+
+func (s usageStore) Used(key string, start, end time.Time) int64 {
+	plan, k, ok := splitQuotaKey(key)
+	if !ok {
+		return 0
+	}
+	return s.u.Sum(plan, k, start, end)
+}
+
+// coordination runs the coordinator while this node leads: a fresh one at
+// each term (it reads the committed usage afresh), and the usage commits.
+type coordination struct {
+	store *cluster.Store
+	peers func() int
+	log   *slog.Logger
+	cur   atomic.Pointer[limit.Coordinator] // nil while not leading
+}
+
+// run follows leadership until ctx ends.
+func (c *coordination) run(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastCommit := time.Now()
+	for {
+		leading := c.store.IsLeader()
+		switch cur := c.cur.Load(); {
+		case leading && cur == nil:
+			co, err := limit.NewCoordinator(limit.CoordinatorConfig{Store: usageStore{c.store.Usage()}, Peers: c.peers})
+			if err != nil {
+				c.log.Error("cannot start the limit coordinator", "err", err)
+			} else {
+				c.cur.Store(co)
+				c.log.Info("limit coordinator started")
+			}
+		case !leading && cur != nil:
+			c.cur.Store(nil)
+			c.log.Info("limit coordinator stopped: no longer the leader")
+		case leading && time.Since(lastCommit) >= usageCommitInterval:
+			lastCommit = time.Now()
+			c.commit(ctx, cur)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// commit writes the usage counted since the last commit.
+func (c *coordination) commit(ctx context.Context, co *limit.Coordinator) {
+	ds := co.Drain()
+	if len(ds) == 0 {
+		return
+	}
+	out := make([]cluster.UsageDelta, 0, len(ds))
+	for _, d := range ds {
+		plan, key, ok := splitQuotaKey(d.Key)
+		if !ok {
+			continue
+		}
+		out = append(out, cluster.UsageDelta{Plan: plan, Key: key, Day: d.Day.UTC().Format(cluster.UsageDay), N: d.Delta})
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := c.store.AddUsage(cctx, out, time.Now())
+	var nl *cluster.ErrNotLeader
+	switch {
+	case err == nil:
+	case errors.Is(err, cluster.ErrOutcomeUnknown):
+		// Maybe committed: giving it back could count it twice. Lost
+		// at worst (an undercount of one interval).
+		c.log.Warn("usage commit outcome unknown; not retried", "deltas", len(out), "err", err)
+	case errors.As(err, &nl):
+		// Not appended; the next leader reads what is committed.
+		c.log.Warn("usage commit refused: no longer the leader", "deltas", len(out))
+	default:
+		co.Requeue(ds)
+		c.log.Warn("usage commit failed; retrying", "err", err)
+	}
+}
+
+// ServeHTTP is the lease endpoint: the leader's coordinator answers; a
+// control node that does not lead passes the request to the leader.
+func (c *coordination) serve(fwd func(ctx context.Context, req limit.LeaseRequest) (limit.LeaseResponse, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "use POST"})
+			return
+		}
+		var req limit.LeaseRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLeaseBody)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "invalid lease request: " + err.Error()})
+			return
+		}
+		var resp limit.LeaseResponse
+		var err error
+		if co := c.cur.Load(); co != nil {
+			resp, err = co.Lease(r.Context(), req)
+		} else if r.Header.Get(headerHops) == "" {
+			resp, err = fwd(r.Context(), req)
+		} else {
+			err = errors.New("this node does not coordinate limits")
+		}
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// leaseTransport carries a node's lease rounds: to the local coordinator
+// when this node leads, else over mutual TLS to the leader (from a control
+// node, which knows it) or to a control node (which passes it on).
+type leaseTransport struct {
+	n      *Node
+	store  *cluster.Store // nil on non-voters
+	coord  *coordination  // nil on non-voters
+	client *http.Client
+
+	mu   sync.Mutex
+	last string // the peer that answered last, tried first
+}
+
+func (t *leaseTransport) Lease(ctx context.Context, req limit.LeaseRequest) (limit.LeaseResponse, error) {
+	if t.coord != nil {
+		if co := t.coord.cur.Load(); co != nil {
+			return co.Lease(ctx, req)
+		}
+	}
+	return t.remote(ctx, req, false)
+}
+
+// remote posts the request to the leader or a control node. hop is set
+// when a control node passes on a request it got from another node.
+func (t *leaseTransport) remote(ctx context.Context, req limit.LeaseRequest, hop bool) (limit.LeaseResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return limit.LeaseResponse{}, err
+	}
+	var errs []error
+	for _, peer := range t.targets() {
+		resp, err := t.post(ctx, peer, body, hop)
+		if err == nil {
+			t.mu.Lock()
+			t.last = peer
+			t.mu.Unlock()
+			return resp, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return limit.LeaseResponse{}, errors.New("no control node is known")
+	}
+	return limit.LeaseResponse{}, errors.Join(errs...)
+}
+
+// targets lists where to send a round: on a control node the leader
+// only; elsewhere the control nodes, the last one that answered first.
+func (t *leaseTransport) targets() []string {
+	g := t.n.Gossip()
+	if g == nil { // still starting
+		return nil
+	}
+	if t.store != nil {
+		_, leaderID := t.store.Leader()
+		for _, m := range g.Members() {
+			if m.Name == leaderID && m.Name != t.n.cfg.Name && m.Meta.Addrs["internal"] != "" {
+				return []string{"https://" + m.Meta.Addrs["internal"]}
+			}
+		}
+		return nil
+	}
+	peers := t.n.controlPeers(g)()
+	t.mu.Lock()
+	last := t.last
+	t.mu.Unlock()
+	if i := slices.Index(peers, last); i > 0 {
+		peers[0], peers[i] = peers[i], peers[0]
+	}
+	return peers
+}
+
+func (t *leaseTransport) post(ctx context.Context, peer string, body []byte, hop bool) (limit.LeaseResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer+LeasePath, bytes.NewReader(body))
+	if err != nil {
+		return limit.LeaseResponse{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if hop {
+		req.Header.Set(headerHops, "1")
+	}
+	res, err := t.client.Do(req)
+	if err != nil {
+		return limit.LeaseResponse{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxLeaseBody))
+	if err != nil {
+		return limit.LeaseResponse{}, err
+	}
+	if res.StatusCode != http.StatusOK {
+		return limit.LeaseResponse{}, fmt.Errorf("lease from %s: %s: %s", peer, res.Status, bytes.TrimSpace(b))
+	}
+	var out limit.LeaseResponse
+	if err := json.Unmarshal(b, &out); err != nil {
+		return limit.LeaseResponse{}, fmt.Errorf("lease from %s: %w", peer, err)
+	}
+	return out, nil
+}
+
+// gatewayPeers counts the alive nodes that serve requests (regional or
+// edge role): the n of every node's local share.
+func (n *Node) gatewayPeers() int {
+	g := n.Gossip()
+	if g == nil {
+		return 1
+	}
+	c := 0
+	for _, m := range g.Members() {
+		if m.Status != cluster.MemberAlive {
+			continue
+		}
+		if slices.Contains(m.Meta.Roles, configs.RoleRegional) || slices.Contains(m.Meta.Roles, configs.RoleEdge) {
+			c++
+		}
+	}
+	return max(c, 1)
+}
+
+// startLimits builds the node's limiter (and, on a control node, the
+// coordination it leads when it is the leader). The caller runs the
+// returned loops once gossip is up.
+func (n *Node) startLimits(store *cluster.Store, client *http.Client) (*endpoints.Access, *limit.Limiter, *coordination, *leaseTransport, error) {
+	access := endpoints.NewAccess(n.log.With("component", "access"))
+	var coord *coordination
+	if store != nil {
+		coord = &coordination{store: store, peers: n.gatewayPeers, log: n.log.With("component", "limits")}
+	}
+	lt := &leaseTransport{n: n, store: store, coord: coord, client: client}
+	lim, err := limit.NewLimiter(limit.LimiterConfig{
+		Node: n.cfg.Name, Transport: lt, Peers: n.gatewayPeers,
+		Logger: n.log.With("component", "limits"),
+	})
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("limiter: %w", err)
+	}
+	access.Limiter = limiterAdapter{lim}
+	return access, lim, coord, lt, nil
+}
