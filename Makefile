@@ -40,6 +40,7 @@ lint: deps ## gofmt check, go vet, staticcheck
 bench: deps build ## Go benchmarks (incl. gossip failure detection), the regional-proxy and edge-cache benchmarks (wrk, nginx), DNS against CoreDNS (dnsperf), cluster propagation and failover
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./simulations/cmd/proxybench -portico $(BIN)
+	$(GO) run ./simulations/cmd/accessbench -portico $(BIN)
 	$(GO) run ./simulations/cmd/edgebench -portico $(BIN)
 	$(GO) run ./simulations/cmd/dnsbench -portico $(BIN)
 	$(GO) run ./simulations/cmd/clusterbench -portico $(BIN) -deploys 20 -kills 5

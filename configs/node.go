@@ -77,6 +77,11 @@ type Node struct {
 	AccessLog string `json:"access_log,omitempty"`
 	// ShutdownGrace bounds how long in-flight requests may drain; default 10s.
 	ShutdownGrace Duration `json:"shutdown_grace,omitempty"`
+	// DefaultThrottle is the node group's limit, API Gateway's account
+	// level: every stage's requests together, across the cluster (so
+	// every node should say the same). Default 10,000 rps, burst 5,000;
+	// rate_limit 0 turns the level off.
+	DefaultThrottle *Throttle `json:"default_throttle,omitempty"`
 }
 
 // CertificateFiles is a PEM certificate chain and its key.
@@ -205,6 +210,9 @@ func (n *Node) ApplyDefaults() {
 	if n.AccessLog == "" {
 		n.AccessLog = "stdout"
 	}
+	if n.DefaultThrottle == nil {
+		n.DefaultThrottle = &Throttle{RateLimit: DefaultRateLimit, BurstLimit: DefaultBurstLimit}
+	}
 	if n.ShutdownGrace == 0 {
 		n.ShutdownGrace = Duration(10 * time.Second)
 	}
@@ -276,6 +284,9 @@ func (n *Node) Validate() error {
 	}
 	if (n.Regional.CertFile == "") != (n.Regional.KeyFile == "") {
 		p.add("regional.cert_file", "cert_file and key_file must be set together")
+	}
+	if t := n.DefaultThrottle; t != nil && t.RateLimit != 0 {
+		t.validate(&p, "default_throttle")
 	}
 	if n.ShutdownGrace < 0 {
 		p.add("shutdown_grace", "must not be negative")

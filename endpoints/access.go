@@ -28,7 +28,8 @@ type Access struct {
 	// endpoints/limit). Nil enforces none (endpoint tests).
 	Limiter Limiter
 	// DefaultThrottle is the node group's limit, applied to every stage;
-	// default configs.DefaultRateLimit and DefaultBurstLimit.
+	// default configs.DefaultRateLimit and DefaultBurstLimit. A zero
+	// RateLimit turns the level off.
 	DefaultThrottle configs.Throttle
 
 	log    *slog.Logger
@@ -45,14 +46,16 @@ type Access struct {
 }
 
 // sharedAuthorizer is an authorizer (or firewall) and the endpoints
-// whose current table uses it; one no table uses any more is dropped.
+// that use it: an endpoint is added when it asks for it (so another
+// endpoint's rebuild meanwhile cannot drop it) and removed when its next
+// table does not use it; one no endpoint uses any more is dropped.
 type sharedAuthorizer[T any] struct {
 	v     T
 	users map[*Gateway]bool
 }
 
-func shared[T any](v T) *sharedAuthorizer[T] {
-	return &sharedAuthorizer[T]{v: v, users: map[*Gateway]bool{}}
+func shared[T any](g *Gateway, v T) *sharedAuthorizer[T] {
+	return &sharedAuthorizer[T]{v: v, users: map[*Gateway]bool{g: true}}
 }
 
 // NewAccess returns the shared state; log may be nil.
@@ -84,12 +87,13 @@ func fingerprint(apiID string, az *configs.Authorizer) string {
 
 // jwt returns the node's verifier for a JWT authorizer; its name is
 // added to uses.
-func (a *Access) jwt(apiID string, az *configs.Authorizer, uses *[]string) (*auth.JWT, error) {
+func (a *Access) jwt(g *Gateway, apiID string, az *configs.Authorizer, uses *[]string) (*auth.JWT, error) {
 	k := "jwt:" + fingerprint(apiID, az)
 	*uses = append(*uses, k)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if s := a.jwts[k]; s != nil {
+		s.users[g] = true
 		return s.v, nil
 	}
 	v, err := auth.NewJWT(auth.JWTConfig{
@@ -100,18 +104,19 @@ func (a *Access) jwt(apiID string, az *configs.Authorizer, uses *[]string) (*aut
 	if err != nil {
 		return nil, err
 	}
-	a.jwts[k] = shared(v)
+	a.jwts[k] = shared(g, v)
 	return v, nil
 }
 
 // external returns the node's client for a TOKEN or REQUEST authorizer;
 // its name is added to uses.
-func (a *Access) external(apiID string, az *configs.Authorizer, uses *[]string) (*auth.External, error) {
+func (a *Access) external(g *Gateway, apiID string, az *configs.Authorizer, uses *[]string) (*auth.External, error) {
 	k := "ext:" + fingerprint(apiID, az)
 	*uses = append(*uses, k)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if s := a.exts[k]; s != nil {
+		s.users[g] = true
 		return s.v, nil
 	}
 	v, err := auth.NewExternal(auth.ExternalConfig{
@@ -122,7 +127,7 @@ func (a *Access) external(apiID string, az *configs.Authorizer, uses *[]string) 
 	if err != nil {
 		return nil, err
 	}
-	a.exts[k] = shared(v)
+	a.exts[k] = shared(g, v)
 	return v, nil
 }
 
@@ -241,6 +246,7 @@ func (a *Access) firewall(g *Gateway, apiID, stage string, cfg *configs.WAF, use
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if s := a.wafs[k]; s != nil {
+		s.users[g] = true
 		return s.v, nil
 	}
 	fw, err := waf.New(*cfg, waf.Options{
@@ -255,6 +261,6 @@ func (a *Access) firewall(g *Gateway, apiID, stage string, cfg *configs.WAF, use
 	if err != nil {
 		return nil, err
 	}
-	a.wafs[k] = shared(fw)
+	a.wafs[k] = shared(g, fw)
 	return fw, nil
 }

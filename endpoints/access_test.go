@@ -971,3 +971,64 @@ func TestOriginSkipsAccessSteps(t *testing.T) {
 		}
 	})
 }
+
+// TestCacheKeysOnAuthorizerIdentity: on a cached route behind a TOKEN
+// authorizer that reads X-Token (not Authorization or X-Api-Key, which
+// the cache always keys on), an answer cached for one caller is never
+// served to another, and each caller's repeat is a hit.
+func TestCacheKeysOnAuthorizerIdentity(t *testing.T) {
+	t.Parallel()
+	az := newTokenAuthorizer(t)
+	b := newBackend(t)
+	def := strings.Replace(extAPI(az.url), "identity_sources: [header.Authorization]", "identity_sources: [header.X-Token]", 1)
+	st := buildState(t, apiDef{id: "extcache01", def: def, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
+	st = withStage(t, st, "extcache01", "prod", func(s *configs.Stage) { s.Cache = &configs.StageCache{Enabled: true} })
+	lg := startRegional(t, st, nil)
+
+	call := func(token string) (seen, string) {
+		a := lg.do(t, "GET", "extcache01", "/prod/items", hdr("X-Token", token), nil)
+		return a.backendSaw(t), a.header.Get("X-Cache")
+	}
+	for _, token := range []string{"allow-a", "allow-b"} {
+		s, xc := call(token)
+		if got := s.Header.Get("X-Token"); got != token {
+			t.Fatalf("caller %s got the answer made for X-Token %q (X-Cache %q)", token, got, xc)
+		}
+	}
+	for _, token := range []string{"allow-a", "allow-b"} {
+		s, xc := call(token)
+		if got := s.Header.Get("X-Token"); got != token || !strings.HasPrefix(xc, "Hit") {
+			t.Errorf("repeat of %s: answer for %q, X-Cache %q; want its own answer from the cache", token, got, xc)
+		}
+	}
+}
+
+// TestSharedAuthorizerSurvivesAnotherEndpointsRebuild: an endpoint that
+// has just asked for a verifier keeps it when another endpoint of the node
+// (which does not serve the API) rebuilds before the first one's table is
+// published; it is dropped once no endpoint's table uses it.
+func TestSharedAuthorizerSurvivesAnotherEndpointsRebuild(t *testing.T) {
+	t.Parallel()
+	acc := NewAccess(nil)
+	regional, origin := &Gateway{}, &Gateway{}
+	az := &configs.Authorizer{Name: "users", Type: configs.AuthorizerJWT, Issuer: "https://id.example", Audiences: []string{"a"}, JWKSURI: "http://127.0.0.1:1/jwks"}
+	var uses []string
+	first, err := acc.jwt(regional, "api0000001", az, &uses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc.retain(origin, map[string]bool{}) // the other endpoint rebuilds meanwhile
+	again, _ := acc.jwt(regional, "api0000001", az, &uses)
+	if again != first {
+		t.Fatal("the verifier was dropped while an endpoint was building a table with it")
+	}
+	acc.retain(regional, map[string]bool{uses[0]: true})
+	acc.retain(origin, map[string]bool{})
+	if again, _ = acc.jwt(regional, "api0000001", az, &uses); again != first {
+		t.Fatal("the verifier was dropped while a published table uses it")
+	}
+	acc.retain(regional, map[string]bool{})
+	if again, _ = acc.jwt(regional, "api0000001", az, &uses); again == first {
+		t.Fatal("a verifier no table uses was kept")
+	}
+}

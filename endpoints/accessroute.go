@@ -56,10 +56,10 @@ func (g *Gateway) compileAccess(apiID string, api *configs.API, s *configs.Stage
 		}
 		var err error
 		if ac.Authorization == configs.AuthJWT {
-			if ar.jwt, err = acc.jwt(apiID, az, uses); err == nil {
+			if ar.jwt, err = acc.jwt(g, apiID, az, uses); err == nil {
 				ar.hdrNames = ar.jwt.HeaderNames()
 			}
-		} else if ar.external, err = acc.external(apiID, az, uses); err == nil {
+		} else if ar.external, err = acc.external(g, apiID, az, uses); err == nil {
 			ar.hdrNames = ar.external.HeaderNames()
 		}
 		if err != nil {

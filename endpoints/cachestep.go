@@ -2,10 +2,12 @@ package endpoints
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/portico-gw/portico/cache"
 	"github.com/portico-gw/portico/configs"
+	"github.com/portico-gw/portico/endpoints/auth"
 )
 
 // cacheRoute is the cache step of a route whose stage caches it: it
@@ -55,12 +57,35 @@ func (ex *exchange) detach() *exchange {
 	return d
 }
 
-// cachePolicy compiles a route's effective settings.
-func cachePolicy(rc configs.RouteCache, compressMin int) *cache.Policy {
+// identitySources are the identity sources of the operation's external
+// authorizer, if it has one: what tells its callers apart besides the
+// Authorization and X-Api-Key headers the cache always keys on.
+func identitySources(api *configs.API, op configs.Operation) []string {
+	if op.Access.Authorization != configs.AuthCustom {
+		return nil
+	}
+	if az := api.FindAuthorizer(op.Access.Authorizer); az != nil {
+		return az.IdentitySources
+	}
+	return nil
+}
+
+// cachePolicy compiles a route's effective settings. The identity
+// sources of an external authorizer join the key (headers as identity
+// headers, query strings as key parameters), so an answer cached for one
+// caller is never served to another the authorizer tells apart.
+func cachePolicy(rc configs.RouteCache, compressMin int, identity []string) *cache.Policy {
+	var idHeaders []string
+	keyQuery := rc.KeyQuery
+	if hs, qs := auth.SplitIdentitySources(identity); len(hs)+len(qs) > 0 {
+		idHeaders = append([]string{"Authorization", "X-Api-Key"}, hs...)
+		keyQuery = append(slices.Clone(rc.KeyQuery), qs...)
+	}
 	p := cache.Policy{
+		IdentityHeaders:         idHeaders,
 		TTL:                     rc.TTL,
 		Methods:                 rc.Methods,
-		KeyQuery:                rc.KeyQuery,
+		KeyQuery:                keyQuery,
 		KeyHeaders:              rc.KeyHeaders,
 		HonorOrigin:             rc.HonorOrigin,
 		StaleWhileRevalidate:    rc.StaleWhileRevalidate,

@@ -55,7 +55,9 @@ func (g *Gateway) compileLimits(apiID string, s *configs.Stage, op configs.Opera
 		return nil
 	}
 	rl := &routeLimits{lim: lim, g: g}
-	rl.levels = append(rl.levels, limitLevel{"default", g.access.DefaultThrottle})
+	if d := g.access.DefaultThrottle; d.RateLimit > 0 {
+		rl.levels = append(rl.levels, limitLevel{"default", d})
+	}
 	stageKey := "stage:" + apiID + "/" + s.Name
 	if s.Throttle != nil {
 		rl.levels = append(rl.levels, limitLevel{stageKey, *s.Throttle})

@@ -48,8 +48,23 @@ func (a limiterAdapter) Throttle(key string, t configs.Throttle) (bool, time.Dur
 	return d.OK(), d.RetryAfter
 }
 
+// A quota key without a lease at hand (its first requests on this node,
+// or after an idle second) admits one request on credit; the others wait
+// for the lease the next round brings (a round is 50 ms) rather than be
+// refused while the quota has room. They wait at most quotaWait, and
+// never while the coordinator is unreachable.
+const (
+	quotaWait     = 250 * time.Millisecond
+	quotaWaitStep = 10 * time.Millisecond
+)
+
 func (a limiterAdapter) Quota(key string, q configs.Quota) (bool, bool, time.Duration) {
-	d := a.l.Allow(quotaPrefix+key, limit.QuotaSpec(int(q.Limit), limit.Period(q.Period), q.Offset))
+	k, spec := quotaPrefix+key, limit.QuotaSpec(int(q.Limit), limit.Period(q.Period), q.Offset)
+	d := a.l.Allow(k, spec)
+	for waited := time.Duration(0); d.Status == limit.Throttled && d.Err == nil && waited < quotaWait && !a.l.Fallback(); waited += quotaWaitStep {
+		time.Sleep(quotaWaitStep)
+		d = a.l.Allow(k, spec)
+	}
 	return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter
 }
 
@@ -172,11 +187,14 @@ func (c *coordination) serve(fwd func(ctx context.Context, req limit.LeaseReques
 		} else {
 			err = errors.New("this node does not coordinate limits")
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, limit.ErrBatchTooLarge):
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"message": err.Error()})
+		case err != nil:
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": err.Error()})
-			return
+		default:
+			writeJSON(w, http.StatusOK, resp)
 		}
-		writeJSON(w, http.StatusOK, resp)
 	})
 }
 
@@ -320,5 +338,8 @@ func (n *Node) startLimits(store *cluster.Store, client *http.Client) (*endpoint
 		return nil, nil, nil, nil, fmt.Errorf("limiter: %w", err)
 	}
 	access.Limiter = limiterAdapter{lim}
+	if d := n.cfg.DefaultThrottle; d != nil {
+		access.DefaultThrottle = *d
+	}
 	return access, lim, coord, lt, nil
 }

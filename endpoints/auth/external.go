@@ -489,3 +489,21 @@ func (a *External) event(r *http.Request, t Target, values []string) any {
 		},
 	}
 }
+
+// SplitIdentitySources returns the header names (canonical) and query
+// names that identity sources read; malformed sources are skipped (the
+// config layer refuses them). The response cache keys on them, so two
+// callers an authorizer tells apart never share a cached answer.
+func SplitIdentitySources(sources []string) (headers, query []string) {
+	for _, s := range sources {
+		src, err := parseIdentitySource(s)
+		switch {
+		case err != nil:
+		case src.header:
+			headers = append(headers, src.name)
+		default:
+			query = append(query, src.name)
+		}
+	}
+	return headers, query
+}

@@ -86,7 +86,10 @@
 // counted before the same answer's grant. Requests on credit can pass it by
 // at most one per node per lease lifetime, and only while the remainder is
 // held in other nodes' leases; none once the coordinator has answered that
-// the window is used up. Usage counts for the window in which it is
+// the window is used up (a node remembers that until the window ends, idle
+// or not, unless it runs short of key memory). A node that starts afresh
+// does not know it yet: each node start may admit one request on credit
+// against a used-up quota. Usage counts for the window in which it is
 // reported, so at a window boundary up to one round of usage can land on
 // either side. A crashed node's usage since its last acknowledged report is
 // lost (at most its last lease): an undercount.

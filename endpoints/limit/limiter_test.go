@@ -372,3 +372,32 @@ func TestLimiterRejects(t *testing.T) {
 		t.Fatal("a limiter without node and transport was accepted")
 	}
 }
+
+// TestLimiterRemembersUsedUpQuotaWhileIdle: a used-up quota key that goes
+// idle for longer than IdleAfter is not forgotten before its window ends,
+// so it gets no fresh credit.
+func TestLimiterRemembersUsedUpQuotaWhileIdle(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, 1, date(2024, 2, 14, 8))
+	spec := QuotaSpec(3, Day, 0)
+	admitted := 0
+	for range 20 {
+		admitted += cl.step(t, "key/plan", spec, 2)[Allowed]
+	}
+	if admitted != 3 {
+		t.Fatalf("admitted %d of a quota of 3", admitted)
+	}
+	for range 4 { // four idle gaps longer than IdleAfter (5m)
+		cl.clock.Advance(6 * time.Minute)
+		for range 300 { // demand decays per round
+
+			cl.clock.Advance(50 * time.Millisecond)
+			_ = cl.nodes[0].Round(context.Background())
+		}
+		if d := cl.nodes[0].Allow("key/plan", spec); d.Status != QuotaExceeded {
+			t.Fatalf("after an idle gap: %+v, want quota exceeded", d)
+		}
+		cl.clock.Advance(50 * time.Millisecond)
+		_ = cl.nodes[0].Round(context.Background())
+	}
+}

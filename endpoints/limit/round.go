@@ -168,7 +168,10 @@ func (l *Limiter) prepare(e *entry, now time.Time, t int64, n int, idleAfter int
 		l.items = append(l.items, LeaseItem{Key: e.key, Spec: spec, Used: e.oldPend, Win: e.oldWin})
 		l.refs = append(l.refs, itemRef{e: e, quota: true, old: true})
 	}
-	if !need && h == 0 && e.oldPend == 0 && t-e.active >= idleAfter {
+	// A used-up quota is remembered until its window ends (unless memory
+	// is short): forgetting it would give the key a fresh credit.
+	keepExhausted := e.exhausted.Load() && t < e.resetAt.Load() && idleAfter == int64(l.cfg.IdleAfter)
+	if !need && h == 0 && e.oldPend == 0 && t-e.active >= idleAfter && !keepExhausted {
 		l.idle = append(l.idle, e)
 	}
 }

@@ -85,6 +85,8 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 		nd.Regional.Listen = addr(i, RegionalPort)
 		nd.Edge.Listen = addr(i, EdgePort)
 		nd.AccessLog = "off"
+		// The node group default (10,000 rps) would cap the measurements.
+		nd.DefaultThrottle = &configs.Throttle{RateLimit: configs.MaxRateLimit, BurstLimit: configs.MaxBurstLimit}
 		nd.ShutdownGrace = configs.Duration(2 * time.Second)
 		for c := range l.Regions {
 			if c != i {

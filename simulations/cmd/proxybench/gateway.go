@@ -72,6 +72,8 @@ admin: {listen: %q}
 regional: {listen: %q}
 raft: {listen: %q}
 access_log: "off"
+# The node group default (10,000 rps) would cap the measurement.
+default_throttle: {rate_limit: 10000000, burst_limit: 10000000}
 `, nodeRegion, nodeZone, filepath.Join(dir, "data"), ports[0], ports[1], ports[2])
 	cfgFile := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
