@@ -1,8 +1,8 @@
 package configs
 
 import (
+	"maps"
 	"slices"
-	"sort"
 )
 
 // dropPlanStages removes matching stages from every usage plan of s,
@@ -71,17 +71,8 @@ func (s *State) WithoutCredential(index uint64, id string) *State {
 
 // PlanList returns every usage plan sorted by name, then id.
 func (s *State) PlanList() []*UsagePlan {
-	out := make([]*UsagePlan, 0, len(s.Plans))
-	for _, p := range s.Plans {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return sortByName(slices.AppendSeq(make([]*UsagePlan, 0, len(s.Plans)), maps.Values(s.Plans)),
+		func(p *UsagePlan) (string, string) { return p.Name, p.ID })
 }
 
 // KeyList returns the API keys of a plan (every key when plan is empty),
@@ -93,13 +84,7 @@ func (s *State) KeyList(plan string) []*APIKey {
 			out = append(out, k)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return sortByName(out, func(k *APIKey) (string, string) { return k.Name, k.ID })
 }
 
 // CredentialList returns every SigV4 credential, secrets left out,
@@ -109,13 +94,7 @@ func (s *State) CredentialList() []*Credential {
 	for _, c := range s.Credentials {
 		out = append(out, c.Redacted())
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	return sortByName(out, func(c *Credential) (string, string) { return c.Name, c.ID })
 }
 
 // PlansCovering lists the plans that cover a stage.

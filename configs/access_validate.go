@@ -299,12 +299,7 @@ const MaxQuotaLimit = 1 << 40
 // checked against the state by the caller).
 func (pl *UsagePlan) Validate() error {
 	var p problems
-	switch {
-	case strings.TrimSpace(pl.Name) == "":
-		p.add("name", "is required")
-	case len(pl.Name) > MaxNameLength:
-		p.add("name", "must be at most %d characters", MaxNameLength)
-	}
+	p.name(pl.Name)
 	if len(pl.Description) > MaxDescriptionLength {
 		p.add("description", "must be at most %d characters", MaxDescriptionLength)
 	}
@@ -341,11 +336,17 @@ func (pl *UsagePlan) Validate() error {
 // ValidateName checks the name of a key or credential.
 func ValidateName(name string) error {
 	var p problems
+	p.name(name)
+	return p.err()
+}
+
+// name checks the name field of a named object: required, at most
+// MaxNameLength bytes.
+func (p *problems) name(name string) {
 	switch {
 	case strings.TrimSpace(name) == "":
 		p.add("name", "is required")
 	case len(name) > MaxNameLength:
 		p.add("name", "must be at most %d characters", MaxNameLength)
 	}
-	return p.err()
 }

@@ -1,8 +1,11 @@
 package configs
 
 import (
+	"cmp"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // State is the committed configuration at one Raft index: every API, its
@@ -283,17 +286,20 @@ func (s *State) DomainRegions(d *Domain) []string {
 
 // APIList returns every API sorted by name, then id.
 func (s *State) APIList() []*API {
-	out := make([]*API, 0, len(s.APIs))
-	for _, a := range s.APIs {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].ID < out[j].ID
+	return sortByName(slices.AppendSeq(make([]*API, 0, len(s.APIs)), maps.Values(s.APIs)),
+		func(a *API) (string, string) { return a.Name, a.ID })
+}
+
+// sortByName sorts xs by name, then id, as key reads them, and returns
+// it. The lists of the admin API use it; their ids are unique, so the
+// order is total.
+func sortByName[T any](xs []T, key func(T) (name, id string)) []T {
+	slices.SortFunc(xs, func(a, b T) int {
+		an, aid := key(a)
+		bn, bid := key(b)
+		return cmp.Or(strings.Compare(an, bn), strings.Compare(aid, bid))
 	})
-	return out
+	return xs
 }
 
 // APIsNamed returns the APIs with the given name.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -54,8 +55,24 @@ type sharedAuthorizer[T any] struct {
 	users map[*Gateway]bool
 }
 
-func shared[T any](g *Gateway, v T) *sharedAuthorizer[T] {
-	return &sharedAuthorizer[T]{v: v, users: map[*Gateway]bool{g: true}}
+// useShared returns the entry k of m for g, made by build when there is
+// none (an error of build is returned and nothing stored); k is added to
+// uses. It takes a.mu.
+func useShared[T any](a *Access, m map[string]*sharedAuthorizer[T], g *Gateway, k string, uses *[]string, build func() (T, error)) (T, error) {
+	*uses = append(*uses, k)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := m[k]; s != nil {
+		s.users[g] = true
+		return s.v, nil
+	}
+	v, err := build()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	m[k] = &sharedAuthorizer[T]{v: v, users: map[*Gateway]bool{g: true}}
+	return v, nil
 }
 
 // NewAccess returns the shared state; log may be nil.
@@ -88,47 +105,25 @@ func fingerprint(apiID string, az *configs.Authorizer) string {
 // jwt returns the node's verifier for a JWT authorizer; its name is
 // added to uses.
 func (a *Access) jwt(g *Gateway, apiID string, az *configs.Authorizer, uses *[]string) (*auth.JWT, error) {
-	k := "jwt:" + fingerprint(apiID, az)
-	*uses = append(*uses, k)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if s := a.jwts[k]; s != nil {
-		s.users[g] = true
-		return s.v, nil
-	}
-	v, err := auth.NewJWT(auth.JWTConfig{
-		Issuer: az.Issuer, Audiences: az.Audiences, JWKSURL: az.JWKSURI,
-		Algorithms: az.Algorithms, ClaimsToHeaders: az.ClaimsToHeaders,
-		Client: a.client, Logger: a.log,
+	return useShared(a, a.jwts, g, "jwt:"+fingerprint(apiID, az), uses, func() (*auth.JWT, error) {
+		return auth.NewJWT(auth.JWTConfig{
+			Issuer: az.Issuer, Audiences: az.Audiences, JWKSURL: az.JWKSURI,
+			Algorithms: az.Algorithms, ClaimsToHeaders: az.ClaimsToHeaders,
+			Client: a.client, Logger: a.log,
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.jwts[k] = shared(g, v)
-	return v, nil
 }
 
 // external returns the node's client for a TOKEN or REQUEST authorizer;
 // its name is added to uses.
 func (a *Access) external(g *Gateway, apiID string, az *configs.Authorizer, uses *[]string) (*auth.External, error) {
-	k := "ext:" + fingerprint(apiID, az)
-	*uses = append(*uses, k)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if s := a.exts[k]; s != nil {
-		s.users[g] = true
-		return s.v, nil
-	}
-	v, err := auth.NewExternal(auth.ExternalConfig{
-		URL: az.URI, Type: auth.ExternalType(az.Type), IdentitySources: az.IdentitySources,
-		TTL: az.AuthorizerTTL(), Timeout: az.AuthorizerTimeout(), ContextToHeaders: az.ContextToHeaders,
-		Client: a.client,
+	return useShared(a, a.exts, g, "ext:"+fingerprint(apiID, az), uses, func() (*auth.External, error) {
+		return auth.NewExternal(auth.ExternalConfig{
+			URL: az.URI, Type: auth.ExternalType(az.Type), IdentitySources: az.IdentitySources,
+			TTL: az.AuthorizerTTL(), Timeout: az.AuthorizerTimeout(), ContextToHeaders: az.ContextToHeaders,
+			Client: a.client,
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.exts[k] = shared(g, v)
-	return v, nil
 }
 
 // signer returns the node's SigV4 verifier for a region.
@@ -179,22 +174,10 @@ type credentialTable struct {
 
 // setCredentials publishes the credentials of a new state.
 func (a *Access) setCredentials(m map[string]*configs.Credential) {
-	if cur := a.creds.Load(); sameCredentials(cur.src, m) {
+	if cur := a.creds.Load(); maps.Equal(cur.src, m) {
 		return
 	}
 	a.creds.Store(&credentialTable{src: m})
-}
-
-func sameCredentials(a, b map[string]*configs.Credential) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // LookupAccessKey implements auth.Credentials from the current state.
@@ -242,25 +225,15 @@ func (a *Access) firewall(g *Gateway, apiID, stage string, cfg *configs.WAF, use
 	b, _ := json.Marshal(cfg) // plain data always marshals
 	sum := sha256.Sum256(append([]byte(apiID+"\x00"+stage+"\x00"), b...))
 	k := "waf:" + hex.EncodeToString(sum[:16])
-	*uses = append(*uses, k)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if s := a.wafs[k]; s != nil {
-		s.users[g] = true
-		return s.v, nil
-	}
-	fw, err := waf.New(*cfg, waf.Options{
-		Logger:   a.log.With("api", apiID, "stage", stage),
-		ClientIP: func(r *http.Request) netip.Addr { return g.originOf(r).addr },
-		Block: func(w http.ResponseWriter, r *http.Request, why waf.Reason) {
-			ex := exchangeOf(w)
-			a.log.Info("request blocked by waf", "request_id", ex.id, "api", apiID, "stage", stage, "rule", why.String())
-			writeError(w, ex.id, errWAFFiltered)
-		},
+	return useShared(a, a.wafs, g, k, uses, func() (*waf.Firewall, error) {
+		return waf.New(*cfg, waf.Options{
+			Logger:   a.log.With("api", apiID, "stage", stage),
+			ClientIP: func(r *http.Request) netip.Addr { return g.originOf(r).addr },
+			Block: func(w http.ResponseWriter, r *http.Request, why waf.Reason) {
+				ex := exchangeOf(w)
+				a.log.Info("request blocked by waf", "request_id", ex.id, "api", apiID, "stage", stage, "rule", why.String())
+				writeError(w, ex.id, errWAFFiltered)
+			},
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.wafs[k] = shared(g, fw)
-	return fw, nil
 }

@@ -1,9 +1,7 @@
 package endpoints
 
 import (
-	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/portico-gw/portico/configs"
 )
@@ -92,29 +90,19 @@ type errorBody struct {
 }
 
 // writeError renders e as the response. It is the only place that writes a
-// gateway error body. Headers a handler set for the success path are kept
-// only when they describe the error (Allow on 405); the Content-* headers
-// are replaced.
+// gateway error body: through the stage's customization of e's gateway
+// response, else as the JSON errorBody (defaultResponse). Headers a
+// handler set for the success path are kept only when they describe the
+// error (Allow on 405); the Content-* headers are replaced.
 func writeError(w http.ResponseWriter, requestID string, e *gatewayError) {
 	if e.errType != "" {
 		w.Header().Set("X-Amzn-Errortype", e.errType)
 	}
+	gr := defaultResponse
 	if ex := exchangeOf(w); ex.stage != nil && ex.stage.responses != nil {
-		if gr := ex.stage.responses.find(e); gr != nil {
-			gr.write(w, requestID, e)
-			return
+		if c := ex.stage.responses.find(e); c != nil {
+			gr = c
 		}
 	}
-	body, err := json.Marshal(errorBody{Message: e.message, RequestID: requestID})
-	if err != nil { // two strings always marshal
-		body = []byte(`{"message":"internal server error"}`)
-	}
-	body = append(body, '\n')
-	h := w.Header()
-	h.Del("Content-Encoding")
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.status)
-	_, _ = w.Write(body)
+	gr.write(w, requestID, e)
 }

@@ -22,6 +22,10 @@ type gatewayResponse struct {
 	hasCT   bool
 }
 
+// defaultResponse customizes nothing: the error's status and the JSON
+// errorBody. writeError uses it where a stage has no customization.
+var defaultResponse = &gatewayResponse{}
+
 // compileResponses returns nil when the API customizes nothing.
 func compileResponses(m map[configs.ResponseType]configs.GatewayResponse) *responses {
 	if len(m) == 0 {
@@ -52,7 +56,7 @@ func (rs *responses) find(e *gatewayError) *gatewayResponse {
 	return rs.byType[configs.RespDefault4XX]
 }
 
-// write renders e through the customization.
+// write renders e through the customization; writeError calls it.
 func (gr *gatewayResponse) write(w http.ResponseWriter, requestID string, e *gatewayError) {
 	var body []byte
 	if gr.body == "" {

@@ -139,12 +139,8 @@ func (ad *Admin) listKeys(r *http.Request) (int, any, error) {
 
 func (ad *Admin) key(r *http.Request) (*configs.State, *configs.APIKey, error) {
 	st := ad.store.State()
-	id := r.PathValue("key")
-	k := st.Keys[id]
-	if k == nil {
-		return st, nil, errorf(http.StatusNotFound, "api key %q not found", id)
-	}
-	return st, k, nil
+	k, err := keyEntries.find(st, r)
+	return st, k, err
 }
 
 func (ad *Admin) getKey(r *http.Request) (int, any, error) {
@@ -253,18 +249,7 @@ func (ad *Admin) patchKey(r *http.Request) (int, any, error) {
 	return http.StatusOK, keyViewOf(&k), nil
 }
 
-func (ad *Admin) deleteKey(r *http.Request) (int, any, error) {
-	ad.writeMu.Lock()
-	defer ad.writeMu.Unlock()
-	_, k, err := ad.key(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ad.store.DeleteKey(r.Context(), k.ID); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]string{"deleted": k.ID}, nil
-}
+func (ad *Admin) deleteKey(r *http.Request) (int, any, error) { return keyEntries.remove(ad, r) }
 
 // --- SigV4 credentials ---
 
@@ -274,12 +259,7 @@ func (ad *Admin) listCredentials(r *http.Request) (int, any, error) {
 }
 
 func (ad *Admin) credential(r *http.Request) (*configs.Credential, error) {
-	id := r.PathValue("id")
-	c := ad.store.State().Credentials[id]
-	if c == nil {
-		return nil, errorf(http.StatusNotFound, "credential %q not found", id)
-	}
-	return c, nil
+	return credentialEntries.find(ad.store.State(), r)
 }
 
 func (ad *Admin) getCredential(r *http.Request) (int, any, error) {
@@ -346,14 +326,5 @@ func (ad *Admin) patchCredential(r *http.Request) (int, any, error) {
 }
 
 func (ad *Admin) deleteCredential(r *http.Request) (int, any, error) {
-	ad.writeMu.Lock()
-	defer ad.writeMu.Unlock()
-	c, err := ad.credential(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ad.store.DeleteCredential(r.Context(), c.ID); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]string{"deleted": c.ID}, nil
+	return credentialEntries.remove(ad, r)
 }

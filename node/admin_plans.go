@@ -45,12 +45,8 @@ func (ad *Admin) listPlans(r *http.Request) (int, any, error) {
 
 func (ad *Admin) plan(r *http.Request) (*configs.State, *configs.UsagePlan, error) {
 	st := ad.store.State()
-	id := r.PathValue("plan")
-	p := st.Plans[id]
-	if p == nil {
-		return st, nil, errorf(http.StatusNotFound, "usage plan %q not found", id)
-	}
-	return st, p, nil
+	p, err := planEntries.find(st, r)
+	return st, p, err
 }
 
 func (ad *Admin) getPlan(r *http.Request) (int, any, error) {
@@ -157,18 +153,7 @@ func (ad *Admin) putPlanLocked(r *http.Request, st *configs.State, cur, p *confi
 	return http.StatusOK, planViewOf(ad.store.State(), p), nil
 }
 
-func (ad *Admin) deletePlan(r *http.Request) (int, any, error) {
-	ad.writeMu.Lock()
-	defer ad.writeMu.Unlock()
-	_, p, err := ad.plan(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := ad.store.DeletePlan(r.Context(), p.ID); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]string{"deleted": p.ID}, nil
-}
+func (ad *Admin) deletePlan(r *http.Request) (int, any, error) { return planEntries.remove(ad, r) }
 
 // attachStage adds a stage to a plan (create-usage-plan's apiStages).
 // It answers 201 when the stage was added, 200 when the plan already

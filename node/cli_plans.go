@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,22 +15,11 @@ import (
 
 // `portico plans`: the command line of admin_plans.go.
 
-// resolvePlan accepts a usage plan id or a unique plan name.
-func (c *cli) resolvePlan(ctx context.Context, cl *Client, ref string) (string, error) {
-	if ref == "" {
-		return "", errors.New("--plan is required (a usage plan id or name)")
-	}
-	var list struct {
-		Plans []planView `json:"plans"`
-	}
-	if err := cl.Do(ctx, "GET", "/v1/plans?consistent", nil, &list); err != nil {
-		return "", err
-	}
-	var ids, names []string
-	for _, p := range list.Plans {
-		ids, names = append(ids, p.ID), append(names, p.Name)
-	}
-	return resolveRef("usage plan", ref, ids, names)
+// usagePlans is what `portico plans` shares with keys and credentials
+// (cli_collection.go).
+var usagePlans = collection[planView]{
+	noun: "usage plan", path: "/v1/plans", field: "plans", arg: "PLAN", flag: "plan",
+	ident: func(p planView) (string, string) { return p.ID, p.Name },
 }
 
 // --- plans ---
@@ -39,64 +27,12 @@ func (c *cli) resolvePlan(ctx context.Context, cl *Client, ref string) (string, 
 func (c *cli) plansCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "plans", Short: "Usage plans: throttles and quotas for API keys on chosen stages"}
 	cmd.AddCommand(c.plansCreateCmd(), c.plansStageCmd(true), c.plansStageCmd(false))
-	cmd.AddCommand(&cobra.Command{
-		Use: "list", Short: "List usage plans", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			var res struct {
-				Plans []planView `json:"plans"`
-			}
-			if err := cl.Do(cmd.Context(), "GET", "/v1/plans", nil, &res); err != nil {
-				return err
-			}
-			return c.print(res.Plans, func(w io.Writer) {
-				var rows [][]string
-				for _, p := range res.Plans {
-					rows = append(rows, []string{p.ID, p.Name, describeThrottle(p.Throttle), describeQuota(p.Quota), describePlanStages(p.Stages), fmt.Sprint(p.KeyCount)})
-				}
-				table(w, "ID\tNAME\tTHROTTLE\tQUOTA\tSTAGES\tKEYS", rows)
-			})
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use: "get PLAN", Short: "Show a usage plan (by id or name)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolvePlan(cmd.Context(), cl, args[0])
-			if err != nil {
-				return err
-			}
-			var p planView
-			if err := cl.Do(cmd.Context(), "GET", "/v1/plans/"+id, nil, &p); err != nil {
-				return err
-			}
-			return c.printPlan(p)
-		},
-	})
-	cmd.AddCommand(&cobra.Command{
-		Use: "delete PLAN", Short: "Delete a usage plan; its keys stay, without a plan", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			id, err := c.resolvePlan(cmd.Context(), cl, args[0])
-			if err != nil {
-				return err
-			}
-			var res map[string]string
-			if err := cl.Do(cmd.Context(), "DELETE", "/v1/plans/"+id, nil, &res); err != nil {
-				return err
-			}
-			return c.print(res, func(w io.Writer) { fmt.Fprintf(w, "usage plan %s deleted\n", id) })
-		},
-	})
+	cmd.AddCommand(usagePlans.listCmd(c, "list", "List usage plans", "ID\tNAME\tTHROTTLE\tQUOTA\tSTAGES\tKEYS",
+		func(p planView) []string {
+			return []string{p.ID, p.Name, describeThrottle(p.Throttle), describeQuota(p.Quota), describePlanStages(p.Stages), fmt.Sprint(p.KeyCount)}
+		}, nil))
+	cmd.AddCommand(usagePlans.getCmd(c, "Show a usage plan (by id or name)", c.printPlan))
+	cmd.AddCommand(usagePlans.deleteCmd(c, "Delete a usage plan; its keys stay, without a plan"))
 	return cmd
 }
 
@@ -173,7 +109,7 @@ func (c *cli) plansStageCmd(attach bool) *cobra.Command {
 				}
 				apiID = api // the API may be gone: detach by id
 			}
-			id, err := c.resolvePlan(cmd.Context(), cl, plan)
+			id, err := usagePlans.resolve(cmd.Context(), cl, plan)
 			if err != nil {
 				return err
 			}

@@ -36,14 +36,14 @@ Days without requests are left out. The counts are read from the Raft leader.`,
 			if err != nil {
 				return err
 			}
-			id, err := c.resolvePlan(cmd.Context(), cl, plan)
+			id, err := usagePlans.resolve(cmd.Context(), cl, plan)
 			if err != nil {
 				return err
 			}
 			q := url.Values{"consistent": {"1"}, "plan": {id}}
 			if key != "" {
 				// A key's id, or the name of a key that still exists.
-				kid, err := c.resolveKey(cmd.Context(), cl, key)
+				kid, err := apiKeys.resolve(cmd.Context(), cl, key)
 				if err != nil {
 					kid = key
 				}

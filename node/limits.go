@@ -43,8 +43,11 @@ const maxLeaseBody = 4 << 20
 // limiterAdapter gives the endpoints the node's limiter.
 type limiterAdapter struct{ l *limit.Limiter }
 
+// Throttle keys are the endpoints' own ("default", "stage:…", "key:…"),
+// used as they are: no allocation on the request path. Quota keys get
+// quotaPrefix, which no throttle key starts with.
 func (a limiterAdapter) Throttle(key string, t configs.Throttle) (bool, time.Duration) {
-	d := a.l.Allow("t:"+key, limit.RateSpec(t.RateLimit, t.BurstLimit))
+	d := a.l.Allow(key, limit.RateSpec(t.RateLimit, t.BurstLimit))
 	return d.OK(), d.RetryAfter
 }
 

@@ -98,6 +98,24 @@ func ServeBackend(ctx context.Context, spec string, h http.Handler, stdout io.Wr
 	return nil
 }
 
+// HelloHandler is the minimal backend the single-gateway drivers measure
+// against: GET /hello answers 200 with body, anything else 404. No mux
+// and no sniffing, as the "minimal Go net/http hello" of the research
+// note's §3.1; a small fixed body, so that a benchmark measures the
+// gateway's work rather than payload copying.
+func HelloHandler(body string) http.Handler {
+	b := []byte(body)
+	ctype := []string{"text/plain; charset=utf-8"}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/hello" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header()["Content-Type"] = ctype
+		w.Write(b)
+	})
+}
+
 // SelfSignedCert makes a one-day ECDSA P-256 certificate for 127.0.0.1.
 // Nobody verifies it: wrk does not check certificates, and the driver's
 // own probe of the direct port skips verification.

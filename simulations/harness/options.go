@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"io"
+	"log/slog"
 	"time"
 )
 
@@ -33,6 +36,18 @@ func (o *WrkOptions) Register(fs *flag.FlagSet, runsHelp, keepHelp string) {
 	fs.StringVar(&o.Wrk, "wrk", "wrk", "wrk `binary` (make deps installs it)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory ("+keepHelp+")")
 	fs.StringVar(&o.Results, "results", "", "`dir`ectory for the JSON results (default: simulations/results in the module root)")
+}
+
+// WrkMain is Main for a driver whose options are WrkOptions alone: it
+// registers them on d.Flags with the defaults -duration 10s and -runs 3
+// (see Register for runsHelp and keepHelp), checks them and calls bench
+// with them.
+func (d Driver) WrkMain(args []string, stdout, stderr io.Writer, runsHelp, keepHelp string, bench func(context.Context, WrkOptions, *slog.Logger) error) int {
+	o := WrkOptions{Duration: 10 * time.Second, Runs: 3}
+	o.Register(d.Flags, runsHelp, keepHelp)
+	return d.Main(args, stdout, stderr, func() error { return errors.Join(o.Problems()...) }, func(ctx context.Context, log *slog.Logger) error {
+		return bench(ctx, o, log)
+	})
 }
 
 // Problems lists what is wrong with the options, each naming its flag.

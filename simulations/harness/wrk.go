@@ -115,6 +115,10 @@ type WrkTarget struct {
 	Name string // names the raw output file and the log lines
 	URL  string
 	Host string // Host header; empty: the URL's
+	// Headers are more request headers ("Name: value"), sent after Host.
+	// They may carry credentials: errors then name the URL, not the
+	// whole command.
+	Headers []string
 }
 
 // Wrk runs wrk with one benchmark's settings, the same for every target,
@@ -142,6 +146,9 @@ func (w *Wrk) Args(t WrkTarget, d time.Duration) []string {
 	if t.Host != "" {
 		a = append(a, "-H", "Host: "+t.Host)
 	}
+	for _, h := range t.Headers {
+		a = append(a, "-H", h)
+	}
 	return append(a, t.URL)
 }
 
@@ -151,36 +158,75 @@ func (w *Wrk) Args(t WrkTarget, d time.Duration) []string {
 // socket errors are logged. It blocks for the run (plus wrk's own drain);
 // wrk is killed 30 s after d is up, or when ctx ends.
 func (w *Wrk) Measure(ctx context.Context, t WrkTarget, label string, d time.Duration) (WrkResult, error) {
-	if w.runs > 0 {
-		select {
-		case <-ctx.Done():
-			return WrkResult{}, context.Cause(ctx)
-		case <-time.After(w.Pause):
-		}
+	if err := w.Wait(ctx); err != nil {
+		return WrkResult{}, err
 	}
-	w.runs++
-	raw := filepath.Join(w.Dir, fmt.Sprintf("wrk-%s-%s.txt", t.Name, label))
-	r, err := w.run(ctx, w.Args(t, d), d, raw)
+	r, _, err := w.Run(ctx, t, label, d)
 	if err != nil {
-		return r, fmt.Errorf("%s %s: %w", t.Name, label, err)
+		return r, err
 	}
-	switch {
-	case r.Requests == 0:
-		return r, fmt.Errorf("%s %s: wrk completed no requests", t.Name, label)
-	case r.Non2xx > 0:
+	if r.Non2xx > 0 {
 		return r, fmt.Errorf("%s %s: %d of %d responses had status ≥ 400, so the numbers would not measure successful answers", t.Name, label, r.Non2xx, r.Requests)
 	}
+	w.LogSocketErrors(t, label, r)
+	w.LogResult(t, label, r)
+	return r, nil
+}
+
+// Wait waits Pause unless no run has been made yet; it returns ctx's
+// cause if ctx ends first. Measure calls it; a caller of Run calls it
+// before the runs that want the pause.
+func (w *Wrk) Wait(ctx context.Context) error {
+	if w.runs == 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(w.Pause):
+		return nil
+	}
+}
+
+// Run loads t for d (whole seconds, at least 1s) at once and returns
+// wrk's summary and the file holding its raw output. A run that
+// completed no request is an error; the statuses are the caller's to
+// judge, and to log with LogSocketErrors and LogResult. It blocks for the
+// run; wrk is killed 30 s after d is up, or when ctx ends.
+func (w *Wrk) Run(ctx context.Context, t WrkTarget, label string, d time.Duration) (WrkResult, string, error) {
+	w.runs++
+	raw := filepath.Join(w.Dir, fmt.Sprintf("wrk-%s-%s.txt", t.Name, label))
+	args := w.Args(t, d)
+	cmdline := strings.Join(args, " ")
+	if len(t.Headers) > 0 {
+		cmdline = t.URL
+	}
+	r, err := w.run(ctx, args, cmdline, d, raw)
+	if err != nil {
+		return r, raw, fmt.Errorf("%s %s: %w", t.Name, label, err)
+	}
+	if r.Requests == 0 {
+		return r, raw, fmt.Errorf("%s %s: wrk completed no requests", t.Name, label)
+	}
+	return r, raw, nil
+}
+
+// LogSocketErrors logs a warning if the run had socket errors.
+func (w *Wrk) LogSocketErrors(t WrkTarget, label string, r WrkResult) {
 	if n := r.Socket.Total(); n > 0 {
 		w.Log.Warn("socket errors", "target", t.Name, "run", label, "connect", r.Socket.Connect,
 			"read", r.Socket.Read, "write", r.Socket.Write, "timeout", r.Socket.Timeout)
 	}
+}
+
+// LogResult logs the run's rate and latencies.
+func (w *Wrk) LogResult(t WrkTarget, label string, r WrkResult) {
 	w.Log.Info("wrk", "target", t.Name, "run", label, "rps", int64(r.RPS+0.5), "p50", FmtLatency(r.P50), "p99", FmtLatency(r.P99))
-	return r, nil
 }
 
 // run runs wrk with args for a run of d, writes its output to rawFile and
-// parses the summary.
-func (w *Wrk) run(ctx context.Context, args []string, d time.Duration, rawFile string) (WrkResult, error) {
+// parses the summary. Errors name the command as cmdline.
+func (w *Wrk) run(ctx context.Context, args []string, cmdline string, d time.Duration, rawFile string) (WrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
@@ -192,10 +238,10 @@ func (w *Wrk) run(ctx context.Context, args []string, d time.Duration, rawFile s
 		err = werr
 	}
 	if ctx.Err() != nil {
-		return WrkResult{}, fmt.Errorf("wrk %s: %w", strings.Join(args, " "), context.Cause(ctx))
+		return WrkResult{}, fmt.Errorf("wrk %s: %w", cmdline, context.Cause(ctx))
 	}
 	if err != nil {
-		return WrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, Tail(out.String(), 10))
+		return WrkResult{}, fmt.Errorf("wrk %s: %w\n%s", cmdline, err, Tail(out.String(), 10))
 	}
 	r, err := ParseWrk(out.String())
 	if err != nil {

@@ -180,6 +180,12 @@ func TestWrkArgs(t *testing.T) {
 	if got != want {
 		t.Errorf("args = %q, want %q", got, want)
 	}
+	// More headers follow Host; the URL stays last.
+	got = strings.Join(w.Args(WrkTarget{URL: "https://127.0.0.1:1/bench/key", Host: "h", Headers: []string{"x-api-key: k", "X-Other: v"}}, 5*time.Second), " ")
+	want = "-t2 -c64 -d5s --latency -H Host: h -H x-api-key: k -H X-Other: v https://127.0.0.1:1/bench/key"
+	if got != want {
+		t.Errorf("args with headers = %q, want %q", got, want)
+	}
 }
 
 // FuzzParseWrk checks the parser never panics on arbitrary text and that

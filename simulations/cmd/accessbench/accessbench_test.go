@@ -64,17 +64,20 @@ func TestAPIDefinition(t *testing.T) {
 
 func TestNodeConfig(t *testing.T) {
 	t.Parallel()
-	p := nodePorts{admin: "127.0.0.1:40001", regional: "127.0.0.1:40002", raft: "127.0.0.1:40003", internal: "127.0.0.1:40004", gossip: "127.0.0.1:40005"}
-	n, err := configs.LoadNode([]byte(nodeConfig(t.TempDir(), p)))
+	p := harness.NodePorts{Admin: "127.0.0.1:40001", Regional: "127.0.0.1:40002", Raft: "127.0.0.1:40003", Internal: "127.0.0.1:40004", Gossip: "127.0.0.1:40005"}
+	n, err := configs.LoadNode([]byte(benchNode.Config(t.TempDir(), p)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !n.HasRole("control") || !n.HasRole("regional") || n.Region != nodeRegion || n.Zone != nodeZone {
+	if !n.HasRole("control") || !n.HasRole("regional") || n.Region != nodeRegion || n.Zone != nodeZone || n.Name != "accessbench-1" {
 		t.Errorf("node config %+v", n)
 	}
-	got := nodePorts{admin: n.Admin.Listen, regional: n.Regional.Listen, raft: n.Raft.Listen, internal: n.Internal.Listen, gossip: n.Gossip.Listen}
+	got := harness.NodePorts{Admin: n.Admin.Listen, Regional: n.Regional.Listen, Raft: n.Raft.Listen, Internal: n.Internal.Listen, Gossip: n.Gossip.Listen}
 	if got != p {
 		t.Errorf("listeners %+v, want %+v: a default port would collide with another node on the machine", got, p)
+	}
+	if !benchNode.OwnPorts {
+		t.Error("benchNode leaves the internal and gossip listeners on their default ports")
 	}
 }
 
@@ -157,18 +160,19 @@ func TestBenchPlan(t *testing.T) {
 func TestWrkArgs(t *testing.T) {
 	t.Parallel()
 	w := &harness.Wrk{Threads: 2, Connections: 64}
-	target := harness.WrkTarget{URL: "https://127.0.0.1:1/bench/key", Host: "a1b2c3d4e5.us-east-1.portico.localhost"}
-	args := wrkArgs(w, target, []string{"x-api-key: s3cret"}, 5*time.Second)
+	r := &route{name: "key", url: "https://127.0.0.1:1/bench/key", host: "a1b2c3d4e5.us-east-1.portico.localhost", header: "x-api-key: s3cret"}
+	args := w.Args(r.wrk(), 5*time.Second)
 	want := []string{"-t2", "-c64", "-d5s", "--latency", "-H", "Host: a1b2c3d4e5.us-east-1.portico.localhost",
 		"-H", "x-api-key: s3cret", "https://127.0.0.1:1/bench/key"}
 	if !slices.Equal(args, want) {
-		t.Errorf("wrkArgs = %q, want %q", args, want)
+		t.Errorf("wrk args = %q, want %q", args, want)
 	}
 	if got := redact(args); strings.Contains(got, "s3cret") || !strings.Contains(got, "Host: a1b2c3d4e5") || !strings.Contains(got, "x-api-key: …") {
 		t.Errorf("redact = %q", got)
 	}
-	if got := wrkArgs(w, target, nil, 5*time.Second); !slices.Equal(got, w.Args(target, 5*time.Second)) {
-		t.Errorf("without headers wrkArgs = %q, want harness's %q", got, w.Args(target, 5*time.Second))
+	open := &route{name: "open", url: "https://127.0.0.1:1/bench/open", host: "a1b2c3d4e5.us-east-1.portico.localhost"}
+	if got := open.wrk(); len(got.Headers) != 0 {
+		t.Errorf("the open route sends headers %q", got.Headers)
 	}
 }
 

@@ -49,7 +49,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -80,8 +79,6 @@ type options struct {
 	harness.WrkOptions
 }
 
-func (o options) validate() error { return errors.Join(o.Problems()...) }
-
 // routeCount is the number of routes under load: open, jwt, key.
 const routeCount = 3
 
@@ -97,15 +94,13 @@ func (o options) budget() time.Duration { return 2*time.Minute + 2*o.expected() 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("accessbench", flag.ContinueOnError)
-	o := options{harness.WrkOptions{Duration: 10 * time.Second, Runs: 3}}
-	o.Register(fs, "measured rounds; each loads open, jwt and key once, in rotating order", "node config, logs, raw wrk output")
-	d := harness.Driver{Flags: fs, Backend: helloHandler(),
+	d := harness.Driver{Flags: flag.NewFlagSet("accessbench", flag.ContinueOnError), Backend: harness.HelloHandler(helloBody),
 		Usage: "usage: go run ./simulations/cmd/accessbench -portico bin/portico [flags]\n\n" +
 			"Benchmarks a JWT route and an API-key route against an open route of the same Portico API (wrk)."}
-	return d.Main(args, stdout, stderr, func() error { return o.validate() }, func(ctx context.Context, log *slog.Logger) error {
-		return bench(ctx, o, log, stdout)
-	})
+	return d.WrkMain(args, stdout, stderr, "measured rounds; each loads open, jwt and key once, in rotating order", "node config, logs, raw wrk output",
+		func(ctx context.Context, o harness.WrkOptions, log *slog.Logger) error {
+			return bench(ctx, options{o}, log, stdout)
+		})
 }
 
 // bench runs the whole benchmark; every process and server it starts has
@@ -147,28 +142,28 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 		return fmt.Errorf("backend: %w", err)
 	}
 	log.Info("backend listening", "plain", be.Plain, "jwks", jwks.URL)
-	gw, err := startPortico(ctx, procs, bin, dir)
+	gw, err := benchNode.Start(ctx, procs, bin, dir)
 	if err != nil {
 		return fmt.Errorf("portico: %w", err)
 	}
-	if err := gw.deploy(ctx, apiDefinition(jwks.URL), be.Plain); err != nil {
+	if err := gw.Deploy(ctx, apiDefinition(jwks.URL), benchStage, be.Plain); err != nil {
 		return fmt.Errorf("portico: %w", err)
 	}
-	planID, apiKey, err := gw.createKey(ctx)
+	planID, apiKey, err := createKey(ctx, gw)
 	if err != nil {
 		return fmt.Errorf("portico: %w", err)
 	}
-	log.Info("portico ready", "regional", gw.regional, "api", gw.apiID, "host", gw.host, "plan", planID)
+	log.Info("portico ready", "regional", gw.Regional, "api", gw.APIID, "host", gw.Host, "plan", planID)
 
-	client, err := gw.client()
+	client, err := gw.Client()
 	if err != nil {
 		return err
 	}
-	base := "https://" + gw.regional + "/" + benchStage
-	open := &route{name: "open", url: base + "/open", host: gw.host}
-	jwt := &route{name: "jwt", url: base + "/jwt", host: gw.host, header: "Authorization: Bearer " + token,
+	base := "https://" + gw.Regional + "/" + benchStage
+	open := &route{name: "open", url: base + "/open", host: gw.Host}
+	jwt := &route{name: "jwt", url: base + "/jwt", host: gw.Host, header: "Authorization: Bearer " + token,
 		denied: []int{401, 403}}
-	key := &route{name: "key", url: base + "/key", host: gw.host, header: "x-api-key: " + apiKey,
+	key := &route{name: "key", url: base + "/key", host: gw.Host, header: "x-api-key: " + apiKey,
 		denied: []int{401, 403}}
 	routes := []*route{open, jwt, key}
 	for _, r := range routes {
@@ -184,22 +179,22 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 
 	log.Info("load phase", "wrk", wrkPath, "threads", o.Threads, "connections", o.Connections,
 		"measured_runs", routeCount*o.Runs, "each", o.Duration, "expected", o.expected().Round(time.Second))
-	m := &loader{Wrk: harness.Wrk{Path: wrkPath, Threads: o.Threads, Connections: o.Connections, Dir: dir, Pause: pause, Log: log}}
+	w := &harness.Wrk{Path: wrkPath, Threads: o.Threads, Connections: o.Connections, Dir: dir, Pause: pause, Log: log}
 	for _, r := range routes {
-		log.Info("wrk command", "route", r.name, "args", redact(wrkArgs(&m.Wrk, r.wrk(), r.headers(), o.Duration)))
-		if _, err := m.measure(ctx, r, "warmup", warmup, warmupRun); err != nil {
+		log.Info("wrk command", "route", r.name, "args", redact(w.Args(r.wrk(), o.Duration)))
+		if _, err := measure(ctx, w, r, "warmup", warmup, warmupRun); err != nil {
 			return err
 		}
 	}
 	for i := range o.Runs {
 		for _, r := range runOrder(routes, i) {
 			label := fmt.Sprintf("run%d", i+1)
-			p, err := m.measure(ctx, r, label+"-prime", prime, primeRun)
+			p, err := measure(ctx, w, r, label+"-prime", prime, primeRun)
 			if err != nil {
 				return err
 			}
 			r.coldErrors = append(r.coldErrors, p.Non2xx)
-			res, err := m.measure(ctx, r, label, o.Duration, measuredRun)
+			res, err := measure(ctx, w, r, label, o.Duration, measuredRun)
 			if err != nil {
 				return err
 			}

@@ -28,12 +28,12 @@ type route struct {
 	coldErrors []int64
 }
 
-// wrk is the route as wrk loads it.
+// wrk is the route as wrk loads it, with its credential.
 func (r *route) wrk() harness.WrkTarget {
-	return harness.WrkTarget{Name: r.name, URL: r.url, Host: r.host}
+	return harness.WrkTarget{Name: r.name, URL: r.url, Host: r.host, Headers: r.headers()}
 }
 
-// headers are the extra wrk headers.
+// headers are the extra request headers.
 func (r *route) headers() []string {
 	if r.header == "" {
 		return nil

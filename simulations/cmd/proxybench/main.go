@@ -35,7 +35,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,8 +59,6 @@ type options struct {
 	harness.WrkOptions
 }
 
-func (o options) validate() error { return errors.Join(o.Problems()...) }
-
 // wrkRuns is how many wrk runs a benchmark makes: warm-ups, the measured
 // pairs and the plain-HTTP reference run.
 func (o options) wrkRuns() (warmups, measured int) { return 3, 2*o.Runs + 1 }
@@ -79,15 +76,13 @@ func (o options) budget() time.Duration { return 2*time.Minute + 2*o.expected() 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("proxybench", flag.ContinueOnError)
-	o := options{harness.WrkOptions{Duration: 10 * time.Second, Runs: 3}}
-	o.Register(fs, "measured runs per target; direct-tls and portico alternate", "node config, logs, raw wrk output")
-	d := harness.Driver{Flags: fs, Backend: helloHandler(),
+	d := harness.Driver{Flags: flag.NewFlagSet("proxybench", flag.ContinueOnError), Backend: harness.HelloHandler(helloBody),
 		Usage: "usage: go run ./simulations/cmd/proxybench -portico bin/portico [flags]\n\n" +
 			"Benchmarks Portico's regional proxy against a minimal Go backend hit directly (wrk)."}
-	return d.Main(args, stdout, stderr, func() error { return o.validate() }, func(ctx context.Context, log *slog.Logger) error {
-		return bench(ctx, o, log, stdout)
-	})
+	return d.WrkMain(args, stdout, stderr, "measured runs per target; direct-tls and portico alternate", "node config, logs, raw wrk output",
+		func(ctx context.Context, o harness.WrkOptions, log *slog.Logger) error {
+			return bench(ctx, options{o}, log, stdout)
+		})
 }
 
 // target is one URL under load.
@@ -149,13 +144,16 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 		return fmt.Errorf("backend: %w", err)
 	}
 	log.Info("backend listening", "plain", be.Plain, "tls", be.TLS)
-	gw, err := startPortico(ctx, procs, bin, dir, be.Plain)
+	gw, err := benchNode.Start(ctx, procs, bin, dir)
+	if err == nil {
+		err = gw.Deploy(ctx, benchDefinition, benchStage, be.Plain)
+	}
 	if err != nil {
 		return fmt.Errorf("portico: %w", err)
 	}
-	log.Info("portico ready", "regional", gw.regional, "api", gw.apiID, "host", gw.host)
+	log.Info("portico ready", "regional", gw.Regional, "api", gw.APIID, "host", gw.Host)
 
-	gwClient, err := gw.client()
+	gwClient, err := gw.Client()
 	if err != nil {
 		return err
 	}
@@ -163,7 +161,7 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	plain := &http.Client{Timeout: 10 * time.Second}
 	direct := &target{name: "direct-tls", url: "https://" + be.TLS + "/hello", probe: insecure}
-	portico := &target{name: "portico", url: "https://" + gw.regional + "/" + benchStage + "/hello", host: gw.host, probe: gwClient}
+	portico := &target{name: "portico", url: "https://" + gw.Regional + "/" + benchStage + "/hello", host: gw.Host, probe: gwClient}
 	directPlain := &target{name: "direct-plain", url: "http://" + be.Plain + "/hello", probe: plain}
 	targets := []*target{direct, portico, directPlain}
 	for _, t := range targets {
