@@ -15,15 +15,14 @@ import (
 type answerer struct{ s *Server }
 
 func (h answerer) serveDNS(_ context.Context, w writer, r *request) (int, error) {
-	res := h.s.resolve(r.ix, r.msg.Question[0], &r.client, false)
+	res := h.s.resolve(r.ix, r.msg.Question[0], &r.client, false, r.sc)
 	if res.d != nil {
 		h.s.metrics.decided(res.d)
 	}
 	if res.failOpen {
 		h.s.noteFailOpen(res.entry, r.msg.Question[0].Name)
 	}
-	m := new(dns.Msg)
-	m.SetReply(r.msg)
+	m := r.sc.replyTo(r.msg)
 	m.Authoritative = res.aa
 	m.Rcode = res.rcode
 	m.Answer, m.Ns, m.Extra = res.answer, res.ns, res.extra
@@ -50,8 +49,9 @@ type result struct {
 
 // resolve answers q for cl from ix. explain is set by Explain: no
 // exploration (it shows the winner), and the reasons are spelled out
-// (the query path does not pay for the strings).
-func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool) result {
+// (the query path does not pay for the strings). The records and the
+// decision live in sc until its next reset (nil: allocated).
+func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool, sc *scratch) result {
 	var res result
 	if q.Qclass != dns.ClassINET {
 		res.rcode, res.why = dns.RcodeRefused, "only class IN is served"
@@ -77,7 +77,7 @@ func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool) re
 		apex = name
 	}
 	if !ok {
-		res.rcode, res.ns = dns.RcodeNameError, []dns.RR{ix.soa(apex)}
+		res.rcode, res.ns = dns.RcodeNameError, sc.soaRRs(ix, apex)
 		res.why = "no such name"
 		if wh == inPrivateX {
 			res.why = "private names exist only for clients in internal networks"
@@ -85,7 +85,7 @@ func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool) re
 		return res
 	}
 	nodata := func(why string) result {
-		res.answer, res.ns, res.why = nil, []dns.RR{ix.soa(apex)}, why
+		res.answer, res.ns, res.why = nil, sc.soaRRs(ix, apex), why
 		return res
 	}
 	isApex := e.kind == kindApex || e.kind == kindDomain
@@ -93,13 +93,13 @@ func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool) re
 	case e.kind == kindENT:
 		return nodata("the name exists but holds no records (empty non-terminal)")
 	case isApex && q.Qtype == dns.TypeSOA:
-		res.answer, res.why = []dns.RR{ix.soa(q.Name)}, "apex SOA"
+		res.answer, res.why = sc.soaRRs(ix, q.Name), "apex SOA"
 		return res
 	case isApex && q.Qtype == dns.TypeNS:
 		res.answer, res.extra, res.why = ix.nsRRs(q.Name), ix.glue(), "name servers: the dns nodes"
 		return res
 	case e.kind == kindApex && q.Qtype == dns.TypeANY:
-		res.answer, res.why = []dns.RR{ix.soa(q.Name)}, "ANY: one RRset (RFC 8482)"
+		res.answer, res.why = sc.soaRRs(ix, q.Name), "ANY: one RRset (RFC 8482)"
 		return res
 	case e.kind == kindApex:
 		return nodata("the apex holds SOA and NS only")
@@ -119,7 +119,7 @@ func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool) re
 	var addrs []netip.Addr
 	for _, fam := range fams {
 		res.fam = fam
-		addrs, res.d, res.failOpen, res.why = s.addresses(ix, e, fam, cl, explain)
+		addrs, res.d, res.failOpen, res.why = s.addresses(ix, e, fam, cl, explain, sc)
 		if len(addrs) > 0 {
 			break
 		}
@@ -135,58 +135,42 @@ func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool) re
 		}
 		return nodata(res.why)
 	}
-	res.answer = make([]dns.RR, 0, len(addrs))
+	res.answer = sc.rrs(len(addrs))
 	for _, a := range addrs {
-		res.answer = append(res.answer, addrRR(q.Name, ix.ttl, a))
+		res.answer = append(res.answer, sc.addrRR(q.Name, ix.ttl, a))
 	}
 	return res
 }
 
 // addresses are the addresses of family fam answered for e, and why
-// (when explaining).
-func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool) ([]netip.Addr, *decision, bool, string) {
+// (when explaining). The returned slice is not to be modified: it may be
+// the entry's shared selection.
+func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool, sc *scratch) ([]netip.Addr, *decision, bool, string) {
 	limit := s.cfg.MaxAnswers
 	switch e.kind {
 	case kindNS, kindNode:
-		return appendFamily(nil, e.node.Public, fam, limit), nil, false, "the node's public addresses"
+		return appendFamily(sc.addrBuf(), e.node.Public, fam, limit), nil, false, "the node's public addresses"
 	case kindRegional, kindPrivate:
-		with := withFamily(ix.regional[e.region], e.kind, fam)
-		if len(with) == 0 {
-			why := ""
-			if explain {
-				why = "no regional node of " + e.region + " has an address of this family"
-			}
-			return nil, nil, false, why
-		}
-		nodes, failOpen := readyOrAll(with, e.ready)
-		nodes = byLoad(nodes)
-		var out []netip.Addr
-		for _, n := range nodes {
-			out = appendFamily(out, addrsOf(n, e.kind), fam, limit)
-		}
+		sel := e.sel.get(fam, func() *selection { return regionalSelection(ix, e, fam, limit) })
 		why := ""
 		switch {
 		case !explain:
-		case failOpen:
+		case sel.none:
+			why = "no regional node of " + e.region + " has an address of this family"
+		case sel.failOpen:
 			why = "every regional node of " + e.region + " is unhealthy: answering all of them (fail open)"
 		default:
 			why = "the healthy regional nodes of " + e.region + ", least loaded first"
 		}
-		return out, nil, failOpen, why
+		return sel.addrs, nil, sel.failOpen, why
 	case kindEdge, kindDomain:
-		var cands []candidate
-		var failOpen bool
-		if e.byEdges() {
-			cands, failOpen = edgeCandidates(ix, e.api, e.ready, fam)
-		} else {
-			cands, failOpen = regionCandidates(ix, e.regions, fam)
-		}
-		if len(cands) == 0 {
+		sel := e.sel.get(fam, func() *selection { return candidateSelection(ix, e, fam) })
+		if len(sel.cands) == 0 {
 			return nil, nil, false, "no candidate has an address of this family"
 		}
-		d := s.decide(ix, cands, cl, e.byEdges(), !explain)
-		d.failOpen = failOpen
-		var out []netip.Addr
+		d := s.decide(ix, sc.candidates(sel.cands), cl, e.byEdges(), !explain, sc)
+		d.failOpen = sel.failOpen
+		out := sc.addrBuf()
 		for _, i := range d.answered {
 			for _, n := range d.cands[i].nodes {
 				out = appendFamily(out, n.Public, fam, limit)
@@ -196,7 +180,7 @@ func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool
 		if explain {
 			why = d.why(e.byEdges())
 		}
-		return out, d, failOpen, why
+		return out, d, sel.failOpen, why
 	}
 	return nil, nil, false, ""
 }
@@ -260,7 +244,12 @@ func byLoad(nodes []*Node) []*Node {
 // answer, canonical in the authority section of a negative answer. The
 // negative-caching TTL is min(TTL, MINIMUM) = TTL (RFC 2308 section 5).
 func (ix *index) soa(owner string) *dns.SOA {
-	return &dns.SOA{
+	soa := ix.soaValue(owner)
+	return &soa
+}
+
+func (ix *index) soaValue(owner string) dns.SOA {
+	return dns.SOA{
 		Hdr: header(owner, dns.TypeSOA, ix.ttl),
 		Ns:  ix.mname, Mbox: ix.rname, Serial: ix.serial,
 		Refresh: soaRefresh, Retry: soaRetry, Expire: soaExpire, Minttl: ix.ttl,

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -42,7 +43,7 @@ func BenchmarkServeUDP(b *testing.B) {
 		b.Run(bq.name, func(b *testing.B) {
 			raw := mustPack(b, bq.q.msg())
 			src := netip.MustParseAddrPort("127.0.1.1:5300")
-			r := &request{buf: make([]byte, DefaultUDPSize)}
+			r := s.newRequest(DefaultUDPSize)
 			w := discardWriter{}
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -91,4 +92,51 @@ func BenchmarkServeUDPNet(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+}
+
+// BenchmarkServeUDPPipelined is the whole server over loopback UDP with
+// one client socket keeping 100 queries in flight, as dnsperf -q 100
+// does: the server's throughput rather than one query's round trip,
+// reading one datagram per system call and in batches. Client and server
+// share the CPUs, as they do in simulations/cmd/dnsbench.
+func BenchmarkServeUDPPipelined(b *testing.B) {
+	const window = 100
+	for _, batch := range []int{1, DefaultUDPBatch} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			cfg := testConfig(b, newView(mappedFixture()))
+			cfg.Logger, cfg.UDPBatch = discardLogger(), batch
+			s := startServer(b, cfg)
+			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			raw := mustPack(b, query{name: apiEdge + ".us-east-1." + testZone, qtype: dns.TypeA}.msg())
+			credits := make(chan struct{}, window)
+			done := make(chan error, 1)
+			b.ResetTimer()
+			go func() {
+				buf := make([]byte, 2048)
+				for range b.N {
+					_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					if _, err := c.Read(buf); err != nil {
+						done <- fmt.Errorf("an answer was lost or late: %w", err)
+						return
+					}
+					<-credits
+				}
+				done <- nil
+			}()
+			for range b.N {
+				credits <- struct{}{}
+				if _, err := c.Write(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
+		})
+	}
 }

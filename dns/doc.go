@@ -35,4 +35,8 @@
 // limits UDP responses per client network with slip. How latency-based
 // answers are chosen is described in latency.go; Explain tells it for
 // one name and client.
+//
+// On Linux, UDP workers read and write datagrams in batches (recvmmsg,
+// sendmmsg; udp.go, mmsg_linux.go): one system call each way per batch
+// instead of per query, which is most of what answering costs.
 package dns

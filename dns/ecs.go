@@ -37,19 +37,25 @@ type ecsOption struct {
 // ADDRESS as in the query, SCOPE PREFIX-LENGTH = scope (RFC 7871 section
 // 7.2.1).
 func (e *ecsOption) echo(scope uint8) *dns.EDNS0_SUBNET {
-	o := &dns.EDNS0_SUBNET{Code: optionECS, Family: e.family, SourceNetmask: e.source, SourceScope: scope}
+	o := new(dns.EDNS0_SUBNET)
+	e.echoInto(o, scope, new([16]byte))
+	return o
+}
+
+// echoInto is echo, written into o with the address in buf.
+func (e *ecsOption) echoInto(o *dns.EDNS0_SUBNET, scope uint8, buf *[16]byte) {
+	*o = dns.EDNS0_SUBNET{Code: optionECS, Family: e.family, SourceNetmask: e.source, SourceScope: scope}
 	switch e.family {
 	case familyIPv4:
 		a := e.addr.As4()
-		o.Address = net.IP(a[:])
+		o.Address = net.IP(buf[:copy(buf[:], a[:])])
 	case familyIPv6:
-		a := e.addr.As16()
-		o.Address = net.IP(a[:])
+		*buf = e.addr.As16()
+		o.Address = net.IP(buf[:])
 	default: // family 0 with SOURCE 0, as dig sends for +subnet=0
 		o.Address = net.IPv4zero
 		o.SourceScope = 0
 	}
-	return o
 }
 
 // parseECS finds and validates the client subnet option of the query p,

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -12,7 +13,8 @@ import (
 // FuzzServeDNS feeds arbitrary bytes as a packet through the whole
 // handler chain, over UDP and TCP, from an internal and an external
 // client: it must never panic, and whatever it sends must parse and
-// carry the query's id.
+// carry the query's id. A UDP worker given the packet in a batch, between
+// two plain queries, must answer each exactly as the chain does alone.
 func FuzzServeDNS(f *testing.F) {
 	seed := func(q query, spoil func(*dns.Msg)) []byte {
 		m := q.msg()
@@ -70,6 +72,11 @@ func FuzzServeDNS(f *testing.F) {
 	cfg.Rand = func() float64 { draw += 0.37; return draw - float64(int(draw)) } // deterministic, both branches
 	cfg.Logger = discardLogger()
 	s := newServer(f, cfg)
+	// The batch comparison needs answers that do not depend on the order
+	// of exploration draws.
+	cfg.Explore = -1
+	noExplore := newServer(f, cfg)
+	plain := seed(query{name: edgeName, qtype: dns.TypeA, edns: true}, nil)
 
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, src := range []string{"127.0.0.1:5300", "[2001:db8::7]:5300"} {
@@ -92,6 +99,17 @@ func FuzzServeDNS(f *testing.F) {
 					if len(raw) < 2 || m.Id != binary.BigEndian.Uint16(raw) || !m.Response {
 						t.Fatalf("response id %d, query id bytes %x", m.Id, raw[:min(2, len(raw))])
 					}
+				}
+			}
+			pkts := [][]byte{plain, raw, plain}
+			batched := serveBatch(noExplore, src, pkts...)
+			if n := noExplore.panics.Load(); n != 0 {
+				t.Fatalf("the batch worker panicked (%d)", n)
+			}
+			for i, p := range pkts {
+				want := serveRaw(noExplore, p, src, false).out
+				if len(batched[i]) != len(want) || len(want) == 1 && !bytes.Equal(batched[i][0], want[0]) {
+					t.Fatalf("batch slot %d: answers %x, the chain alone %x", i, batched[i], want)
 				}
 			}
 		}

@@ -45,13 +45,21 @@ type request struct {
 	ecs    ecsOption
 	scope  uint8 // ECS scope of the answer (set by the answer)
 
-	buf     []byte // pack buffer, reused between requests
+	buf     []byte   // pack buffer, reused between requests
+	sc      *scratch // reused between requests; nil allocates
 	written bool
 }
 
-// reset prepares r for the next packet, keeping its buffer.
+// reset prepares r for the next packet, keeping its buffer and scratch.
 func (r *request) reset(raw []byte, src netip.AddrPort, tcp bool) {
-	*r = request{raw: raw, src: src, tcp: tcp, buf: r.buf}
+	*r = request{raw: raw, src: src, tcp: tcp, buf: r.buf, sc: r.sc}
+	r.sc.reset()
+}
+
+// newRequest is a request for a transport worker to reuse, with a pack
+// buffer of bufSize bytes.
+func (s *Server) newRequest(bufSize int) *request {
+	return &request{buf: make([]byte, bufSize), sc: newScratch(s.cfg.MaxAnswers)}
 }
 
 func (s *Server) newChain() handler {
@@ -163,7 +171,7 @@ func (h parser) serveDNS(ctx context.Context, w writer, r *request) (int, error)
 	if op := int(flags>>11) & 0xF; op != dns.OpcodeQuery {
 		return h.s.writeHeader(w, r, id, op, rd, dns.RcodeNotImplemented)
 	}
-	m := new(dns.Msg)
+	m := r.sc.query()
 	if err := m.Unpack(r.raw); err != nil {
 		return h.s.writeHeader(w, r, id, dns.OpcodeQuery, rd, dns.RcodeFormatError)
 	}
@@ -251,15 +259,15 @@ func (s *Server) writeHeader(w writer, r *request, id uint16, opcode int, rd boo
 // the message, truncates it to the client's size and sends it.
 func (s *Server) writeReply(w writer, r *request, m *dns.Msg) (int, error) {
 	if r.opt != nil {
-		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o := r.sc.opt()
 		o.SetUDPSize(uint16(s.cfg.UDPSize))
 		if r.opt.Do() {
 			o.SetDo() // RFC 3225 section 3
 		}
 		if r.client.ecs != nil {
-			o.Option = []dns.EDNS0{r.client.ecs.echo(r.scope)}
+			o.Option = r.sc.ecsEcho(r.client.ecs, r.scope)
 		}
-		m.Extra = append(m.Extra, o)
+		m.Extra = r.sc.appendExtra(m.Extra, o)
 	}
 	m.Compress = true
 	b, err := m.PackBuffer(r.buf)

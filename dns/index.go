@@ -65,12 +65,13 @@ func (k kind) String() string { return kindNames[k] }
 // entry is one existing name.
 type entry struct {
 	kind    kind
-	node    *Node    // kindNS, kindNode
-	api     string   // kindEdge, kindRegional, kindPrivate; an edge kindDomain's name
-	region  string   // kindRegional, kindPrivate
-	regions []string // kindDomain
-	edge    bool     // kindDomain served by the edges: answered like an edge name
-	ready   uint64   // APIInfo.ReadyIndex of kindEdge, kindRegional, kindPrivate
+	node    *Node       // kindNS, kindNode
+	api     string      // kindEdge, kindRegional, kindPrivate; an edge kindDomain's name
+	region  string      // kindRegional, kindPrivate
+	regions []string    // kindDomain
+	edge    bool        // kindDomain served by the edges: answered like an edge name
+	ready   uint64      // APIInfo.ReadyIndex of kindEdge, kindRegional, kindPrivate
+	sel     *selections // kindEdge, kindRegional, kindPrivate, kindDomain: see selection.go
 }
 
 // byEdges says whether e is answered with the nearest edges.
@@ -163,17 +164,17 @@ func newIndex(snap *Snapshot, self string, log *slog.Logger) *index {
 			continue
 		}
 		if api.Edge {
-			ix.add(log, ix.names, label+"."+labelEdge+"."+ix.zone, entry{kind: kindEdge, api: id, ready: api.ReadyIndex})
+			ix.add(log, ix.names, label+"."+labelEdge+"."+ix.zone, entry{kind: kindEdge, api: id, ready: api.ReadyIndex, sel: new(selections)})
 		}
 		if (api.Regional || api.Private) && !validLabel(home) {
 			log.Warn("API home region is not a DNS label; regional and private names not answered", "api", id, "region", api.HomeRegion)
 			continue
 		}
 		if api.Regional {
-			ix.add(log, ix.names, label+"."+home+"."+ix.zone, entry{kind: kindRegional, api: id, region: api.HomeRegion, ready: api.ReadyIndex})
+			ix.add(log, ix.names, label+"."+home+"."+ix.zone, entry{kind: kindRegional, api: id, region: api.HomeRegion, ready: api.ReadyIndex, sel: new(selections)})
 		}
 		if api.Private {
-			ix.add(log, ix.internal, label+"."+labelPrivate+"."+home+"."+ix.zone, entry{kind: kindPrivate, api: id, region: api.HomeRegion, ready: api.ReadyIndex})
+			ix.add(log, ix.internal, label+"."+labelPrivate+"."+home+"."+ix.zone, entry{kind: kindPrivate, api: id, region: api.HomeRegion, ready: api.ReadyIndex, sel: new(selections)})
 		}
 	}
 
@@ -183,7 +184,7 @@ func newIndex(snap *Snapshot, self string, log *slog.Logger) *index {
 			log.Warn("custom domain inside the zone is ignored", "domain", name, "zone", ix.zone)
 			continue
 		}
-		ix.domains[c] = entry{kind: kindDomain, regions: d.Regions, edge: d.Edge, api: c}
+		ix.domains[c] = entry{kind: kindDomain, regions: d.Regions, edge: d.Edge, api: c, sel: new(selections)}
 	}
 
 	for _, r := range snap.LatencyMap {

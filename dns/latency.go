@@ -122,9 +122,11 @@ func regionCandidates(ix *index, regions []string, fam int) ([]candidate, bool) 
 }
 
 // decide ranks cands for cl and picks the answer. edges says whether
-// candidates are single nodes (tolerance grouping) or regions.
-func (s *Server) decide(ix *index, cands []candidate, cl *client, edges, explore bool) *decision {
-	d := &decision{cands: cands, runnerUp: -1, dependsOnClient: len(cands) > 1}
+// candidates are single nodes (tolerance grouping) or regions. The
+// decision lives in sc until its next reset (nil: allocated).
+func (s *Server) decide(ix *index, cands []candidate, cl *client, edges, explore bool, sc *scratch) *decision {
+	d := sc.decision()
+	d.cands, d.runnerUp, d.dependsOnClient = cands, -1, len(cands) > 1
 	if len(cands) == 0 {
 		return d
 	}
@@ -146,14 +148,11 @@ func (s *Server) decide(ix *index, cands []candidate, cl *client, edges, explore
 			n++
 		}
 	}
-	d.answered = make([]int, n)
-	for i := range n {
-		d.answered[i] = i
-	}
+	d.answered = sc.ints(n)
 	if n < len(cands) {
 		d.runnerUp = n
 		if explore && s.cfg.Explore > 0 && s.rand() < s.cfg.Explore {
-			d.answered, d.explored = []int{n}, true
+			d.answered, d.explored = append(d.answered[:0], n), true
 		}
 	}
 	return d

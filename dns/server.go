@@ -62,6 +62,14 @@ type Config struct {
 	// UDPWorkers is the number of goroutines reading the UDP socket, each
 	// answering inline; default GOMAXPROCS (at least 2).
 	UDPWorkers int
+	// UDPBatch is the most datagrams a UDP worker reads with one system
+	// call (recvmmsg) and answers with one (sendmmsg), on Linux; default
+	// 32, at most 1024 (the kernel's UIO_MAXIOV). 1 reads and writes one
+	// datagram at a time, as on other systems. Each worker keeps a
+	// 64 KiB read buffer per datagram (as Knot DNS does: a query may be
+	// as long as a datagram), whose memory is only touched as far as
+	// datagrams fill it.
+	UDPBatch int
 
 	// Now is the clock of the rate limiter and the fail-open log;
 	// default time.Now. Tests inject one.
@@ -98,6 +106,8 @@ const (
 	DefaultMaxNetworks    = 65536
 	DefaultTCPIdleTimeout = 10 * time.Second
 	DefaultMaxTCPConns    = 1024
+	DefaultUDPBatch       = 32
+	maxUDPBatch           = 1024 // UIO_MAXIOV, the most messages recvmmsg and sendmmsg take
 )
 
 // withDefaults fills zero values.
@@ -116,6 +126,7 @@ func (c Config) withDefaults() Config {
 	c.TCPIdleTimeout = or(c.TCPIdleTimeout, DefaultTCPIdleTimeout)
 	c.MaxTCPConns = or(c.MaxTCPConns, DefaultMaxTCPConns)
 	c.UDPWorkers = or(c.UDPWorkers, max(runtime.GOMAXPROCS(0), 2))
+	c.UDPBatch = or(c.UDPBatch, DefaultUDPBatch)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -173,6 +184,9 @@ func (c Config) validate() error {
 	}
 	if c.UDPWorkers < 1 {
 		bad("udp_workers", "must be at least 1")
+	}
+	if c.UDPBatch < 1 || c.UDPBatch > maxUDPBatch {
+		bad("udp_batch", "must be 1 to %d, not %d", maxUDPBatch, c.UDPBatch)
 	}
 	return errors.Join(errs...)
 }

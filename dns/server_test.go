@@ -25,15 +25,15 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 	cfg := testConfig(t, newView(fixture()))
-	cfg.Listen, cfg.UDPSize, cfg.Explore, cfg.MaxAnswers = "no-port", 100, 2, -1
+	cfg.Listen, cfg.UDPSize, cfg.Explore, cfg.MaxAnswers, cfg.UDPBatch = "no-port", 100, 2, -1, 1025
 	_, err = New(cfg)
-	for _, want := range []string{"listen:", "udp_size:", "explore:", "max_answers:"} {
+	for _, want := range []string{"listen:", "udp_size:", "explore:", "max_answers:", "udp_batch:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
 	}
 	s := newServer(t, testConfig(t, newView(fixture())))
-	if s.cfg.UDPSize != DefaultUDPSize || s.cfg.MaxAnswers != DefaultMaxAnswers || s.cfg.Tolerance != DefaultTolerance {
+	if s.cfg.UDPSize != DefaultUDPSize || s.cfg.MaxAnswers != DefaultMaxAnswers || s.cfg.Tolerance != DefaultTolerance || s.cfg.UDPBatch != DefaultUDPBatch {
 		t.Errorf("defaults not filled: %+v", s.cfg)
 	}
 	d := newServer(t, Config{Listen: "127.0.0.1:0", View: newView(fixture())})

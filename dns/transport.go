@@ -35,7 +35,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	close(s.ready)
-	s.log.Info("dns server listening", "addr", s.addr.String(), "udp_workers", s.cfg.UDPWorkers)
+	s.log.Info("dns server listening", "addr", s.addr.String(), "udp_workers", s.cfg.UDPWorkers, "udp_batch", s.udpBatch())
 
 	conns := &connSet{m: map[net.Conn]struct{}{}}
 	var wg sync.WaitGroup
@@ -79,40 +79,6 @@ func listen(ctx context.Context, addr string) (*net.UDPConn, *net.TCPListener, e
 			return nil, nil, fmt.Errorf("tcp: %w", err)
 		}
 	}
-}
-
-// serveUDP reads queries and answers each inline. Several run on one
-// socket; each owns its buffers.
-func (s *Server) serveUDP(ctx context.Context, pc *net.UDPConn) {
-	in := make([]byte, maxUDPQuery)
-	r := &request{buf: make([]byte, s.cfg.UDPSize)}
-	w := &udpWriter{conn: pc}
-	for {
-		n, src, err := pc.ReadFromUDPAddrPort(in)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Debug("udp read failed", "err", err)
-			continue
-		}
-		r.reset(in[:n], src, false)
-		w.to = src
-		_, err = s.chain.serveDNS(ctx, w, r)
-		if err != nil {
-			s.log.Debug("udp query failed", "client", src.String(), "err", err)
-		}
-	}
-}
-
-type udpWriter struct {
-	conn *net.UDPConn
-	to   netip.AddrPort
-}
-
-func (w *udpWriter) write(b []byte) error {
-	_, err := w.conn.WriteToUDPAddrPort(b, w.to)
-	return err
 }
 
 // serveTCP accepts connections until the listener is closed, then waits
@@ -174,7 +140,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}
 	var lenBuf [2]byte
 	in := make([]byte, 0, 512)
-	r := &request{buf: make([]byte, 4096)}
+	r := s.newRequest(4096)
 	w := &tcpWriter{conn: c}
 	for {
 		// Set the deadline, then look at ctx: shutdown cancels ctx before
