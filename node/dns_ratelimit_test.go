@@ -46,6 +46,13 @@ func TestDNSRateLimitFromNodeConfig(t *testing.T) {
 			if (truncated > 0) != tc.truncated {
 				t.Errorf("%d of 20 answers truncated, want truncation %v", truncated, tc.truncated)
 			}
+			// The client falls back to TCP, which is not rate limited.
+			tcp := &mdns.Client{Net: "tcp", Timeout: 3 * time.Second}
+			m := new(mdns.Msg)
+			m.SetQuestion("portico.test.", mdns.TypeSOA)
+			if r, _, err := tcp.Exchange(m, tn.node.Addrs().DNS); err != nil || r.Truncated || len(r.Answer) != 1 {
+				t.Errorf("over TCP: %v (err %v), want the whole SOA answer", r, err)
+			}
 		})
 	}
 }

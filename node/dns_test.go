@@ -78,6 +78,12 @@ func TestDNSRoutesByLatencyFailsOverAndFailsOpen(t *testing.T) {
 	if _, rcode := lookupFrom(t, server, "127.0.4.1", "nope.edge.portico.test"); rcode != mdns.RcodeNameError {
 		t.Errorf("unknown API: rcode %d, want NXDOMAIN", rcode)
 	}
+	// NODATA: the name exists, the nodes have no IPv6 address.
+	q := new(mdns.Msg)
+	q.SetQuestion(mdns.Fqdn(edgeName), mdns.TypeAAAA)
+	if r, err := mdns.Exchange(q, server); err != nil || r.Rcode != mdns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != mdns.TypeSOA {
+		t.Errorf("AAAA of an edge name without IPv6 nodes: %v (err %v), want NOERROR, no answer, the SOA in authority", r, err)
+	}
 
 	// A custom domain mapped to the API answers with its home region.
 	ctl.mustDo("POST", "/v1/apis/"+created.API.ID+"/deployments", deployRequest{Stage: "prod"}, nil)
