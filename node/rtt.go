@@ -119,6 +119,13 @@ func (n *Node) receiveRTT(payload []byte) {
 		n.log.Debug("malformed rtt event ignored", "err", err)
 		return
 	}
+	// An event can arrive after its sender left (gossip delivers it
+	// late): what a departed node measured is not kept.
+	if g := n.Gossip(); g != nil && !slices.ContainsFunc(g.Members(), func(m cluster.Member) bool {
+		return m.Name == from && m.Status != cluster.MemberLeft
+	}) {
+		return
+	}
 	n.rtt.table.apply(from, entries, time.Now())
 }
 
@@ -152,6 +159,10 @@ func (n *Node) runRTT(ctx context.Context, g *cluster.Gossip) {
 			}
 			if keep {
 				n.rtt.table.expire(now)
+				// Also here, not only on membership changes: an event
+				// checked just before its sender left can land after
+				// the change was handled.
+				n.rtt.table.forget(g.Members())
 			}
 		case <-changed:
 			n.rtt.table.forget(g.Members())
@@ -374,8 +385,9 @@ func (t *rttTable) apply(from string, entries []rttEntry, now time.Time) {
 }
 
 // forget drops the aggregates of nodes that left or are no longer
-// members. It runs on every membership change: it costs one map lookup
-// per node.
+// members (a failed node may come back; the TTL drops its aggregates
+// otherwise). It runs on every membership change and every
+// rttShareInterval: it costs one map lookup per node.
 func (t *rttTable) forget(members []cluster.Member) {
 	present := make(map[string]bool, len(members))
 	for _, m := range members {
