@@ -143,7 +143,6 @@ const (
 	RespMissingAuthToken      ResponseType = "MISSING_AUTHENTICATION_TOKEN"
 	RespInvalidAPIKey         ResponseType = "INVALID_API_KEY"
 	RespInvalidSignature      ResponseType = "INVALID_SIGNATURE"
-	RespExpiredToken          ResponseType = "EXPIRED_TOKEN"
 	RespAuthorizerFailure     ResponseType = "AUTHORIZER_FAILURE"
 	RespAuthorizerConfigError ResponseType = "AUTHORIZER_CONFIGURATION_ERROR"
 	RespThrottled             ResponseType = "THROTTLED"
@@ -162,7 +161,7 @@ const (
 // ResponseTypes lists every customizable type.
 var ResponseTypes = []ResponseType{
 	RespAccessDenied, RespUnauthorized, RespMissingAuthToken, RespInvalidAPIKey,
-	RespInvalidSignature, RespExpiredToken, RespAuthorizerFailure, RespAuthorizerConfigError,
+	RespInvalidSignature, RespAuthorizerFailure, RespAuthorizerConfigError,
 	RespThrottled, RespQuotaExceeded, RespBadRequestBody, RespBadRequestParameters,
 	RespWAFFiltered, RespResourceNotFound, RespRequestTooLarge, RespIntegrationTimeout,
 	RespIntegrationFailure, RespDefault4XX, RespDefault5XX,

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/endpoints/auth"
@@ -34,7 +33,6 @@ type Access struct {
 	DefaultThrottle configs.Throttle
 
 	log    *slog.Logger
-	now    func() time.Time
 	client *http.Client
 
 	mu    sync.Mutex
@@ -83,7 +81,6 @@ func NewAccess(log *slog.Logger) *Access {
 	a := &Access{
 		DefaultThrottle: configs.Throttle{RateLimit: configs.DefaultRateLimit, BurstLimit: configs.DefaultBurstLimit},
 		log:             log,
-		now:             time.Now,
 		client:          &http.Client{Transport: newTransport()},
 		jwts:            map[string]*sharedAuthorizer[*auth.JWT]{},
 		exts:            map[string]*sharedAuthorizer[*auth.External]{},
@@ -145,13 +142,21 @@ func (a *Access) signer(region string) (*auth.SigV4, error) {
 // (closing JWT verifiers) the ones no endpoint of the node uses any more.
 func (a *Access) retain(g *Gateway, inUse map[string]bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	retainShared(a.jwts, g, inUse, func(v *auth.JWT) { _ = v.Close() })
-	retainShared(a.exts, g, inUse, nil)
-	retainShared(a.wafs, g, inUse, nil)
+	dropped := retainShared(a.jwts, g, inUse)
+	retainShared(a.exts, g, inUse)
+	retainShared(a.wafs, g, inUse)
+	a.mu.Unlock()
+	// Close waits for JWKS fetches in flight: not under the lock every
+	// endpoint's build takes.
+	for _, v := range dropped {
+		_ = v.Close()
+	}
 }
 
-func retainShared[T any](m map[string]*sharedAuthorizer[T], g *Gateway, inUse map[string]bool, closeFn func(T)) {
+// retainShared updates the users of m's entries for g's new table and
+// returns the entries no endpoint uses any more, which it removes.
+func retainShared[T any](m map[string]*sharedAuthorizer[T], g *Gateway, inUse map[string]bool) []T {
+	var dropped []T
 	for k, s := range m {
 		if inUse[k] {
 			s.users[g] = true
@@ -159,12 +164,11 @@ func retainShared[T any](m map[string]*sharedAuthorizer[T], g *Gateway, inUse ma
 		}
 		delete(s.users, g)
 		if len(s.users) == 0 {
-			if closeFn != nil {
-				closeFn(s.v)
-			}
+			dropped = append(dropped, s.v)
 			delete(m, k)
 		}
 	}
+	return dropped
 }
 
 // credentialTable is the SigV4 credentials of one state.

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
@@ -307,7 +308,7 @@ func (f *fakeLimiter) Throttle(key string, t configs.Throttle) (bool, time.Durat
 	return true, 0
 }
 
-func (f *fakeLimiter) Quota(key string, q configs.Quota) (bool, bool, time.Duration) {
+func (f *fakeLimiter) Quota(_ context.Context, key string, q configs.Quota) (bool, bool, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, limitCall{what: "quota", key: key, quota: q})

@@ -136,7 +136,7 @@ func (ar *accessRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.identity = id.CacheKey
 	}
 	if ar.limits != nil {
-		if gerr := ar.limits.allow(w, id); gerr != nil {
+		if gerr := ar.limits.allow(r.Context(), w, id); gerr != nil {
 			writeError(w, ex.id, gerr)
 			return
 		}

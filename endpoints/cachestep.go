@@ -23,7 +23,15 @@ type cacheRoute struct {
 func (c *cacheRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := exchangeOf(w)
 	ex.cache = c.store
-	c.store.Serve(w, r, c.policy, "/"+ex.apiPath, func(w2 http.ResponseWriter, r2 *http.Request, background bool) {
+	path := "/" + ex.apiPath
+	if ex.identity != "" {
+		// The caller an authorizer or API key accepted keys the entry
+		// too (a presigned SigV4 request carries no identity header).
+		// After "/", so a flush of the path still covers it; NUL never
+		// occurs in a request path.
+		path += "/\x00" + ex.identity
+	}
+	c.store.Serve(w, r, c.policy, path, func(w2 http.ResponseWriter, r2 *http.Request, background bool) {
 		owner := ex
 		if background {
 			// The client's request has finished and its exchange was

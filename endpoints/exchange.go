@@ -59,8 +59,9 @@ type exchange struct {
 	// r.Body then reads these bytes.
 	bodyBytes []byte
 	bodyRead  bool
-	// identity is the caller's cache key (auth.Identity.CacheKey) once an
-	// authorizer or API key accepted the request; "" when none ran.
+	// identity is the caller (auth.Identity.CacheKey) once an authorizer
+	// or API key accepted the request, "" when none ran; the response
+	// cache keys on it.
 	identity string
 
 	written bool  // the final header went out

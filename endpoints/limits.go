@@ -1,6 +1,8 @@
 package endpoints
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -12,8 +14,8 @@ import (
 )
 
 // Limiter enforces throttles and quotas. The node's limiter holds them
-// for the whole cluster (endpoints/limit); its methods must not block
-// (they consume budget leased ahead of time).
+// for the whole cluster (endpoints/limit), from budget leased ahead of
+// time: Throttle never blocks.
 type Limiter interface {
 	// Throttle takes one request from the token bucket named key, with
 	// the given rate and burst. When it is empty, retry is how long until
@@ -22,8 +24,9 @@ type Limiter interface {
 	// Quota counts one request against the quota named key. When it is
 	// refused, exhausted says the period's quota is used up (retry is
 	// then the time until the period ends); otherwise the limiter could
-	// not count it yet and the request is throttled.
-	Quota(key string, q configs.Quota) (ok, exhausted bool, retry time.Duration)
+	// not count it yet and the request is throttled. It may wait briefly
+	// for budget on its way (bounded, and ended by ctx).
+	Quota(ctx context.Context, key string, q configs.Quota) (ok, exhausted bool, retry time.Duration)
 }
 
 // Throttle levels, checked in this order; the first one that is empty
@@ -70,7 +73,7 @@ func (g *Gateway) compileLimits(apiID string, s *configs.Stage, op configs.Opera
 
 // allow runs the levels for a caller; id.PlanID is set when an API key
 // was checked.
-func (rl *routeLimits) allow(w http.ResponseWriter, id auth.Identity) *gatewayError {
+func (rl *routeLimits) allow(ctx context.Context, w http.ResponseWriter, id auth.Identity) *gatewayError {
 	for _, l := range rl.levels {
 		if ok, retry := rl.lim.Throttle(l.key, l.t); !ok {
 			return throttled(w, retry)
@@ -90,7 +93,7 @@ func (rl *routeLimits) allow(w http.ResponseWriter, id auth.Identity) *gatewayEr
 		}
 	}
 	if plan.Quota != nil {
-		if ok, exhausted, retry := rl.lim.Quota(pk, *plan.Quota); !ok {
+		if ok, exhausted, retry := rl.lim.Quota(ctx, pk, *plan.Quota); !ok {
 			if !exhausted {
 				return throttled(w, retry)
 			}
@@ -109,9 +112,9 @@ func throttled(w http.ResponseWriter, retry time.Duration) *gatewayError {
 // retryAfter renders a wait as whole seconds, at least 1 (RFC 9110 §10.2.3).
 func retryAfter(d time.Duration) string {
 	s := int64(math.Ceil(d.Seconds()))
-	if s < 1 {
-		s = 1
-	}
+	// A bucket that never refills (rate 0) has no retry time: cap the
+	// hint at 31 days, the longest a quota period lasts.
+	s = min(max(s, 1), 31*86400)
 	return strconv.FormatInt(s, 10)
 }
 
@@ -148,7 +151,7 @@ func (c *validation) run(r *http.Request, ex *exchange) *gatewayError {
 		return nil
 	}
 	if f.Rule == "body:read" {
-		if f.Err == errBodyTooLarge {
+		if errors.Is(f.Err, errBodyTooLarge) {
 			return errBodyTooLarge
 		}
 		return errBadBody

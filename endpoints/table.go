@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -212,7 +213,7 @@ func (g *Gateway) build(st *configs.State, prev *table) *table {
 // buildKeys returns the API key table of a state, reusing prev's when the
 // keys did not change.
 func (g *Gateway) buildKeys(keys map[string]*configs.APIKey, prev *table) (*auth.APIKeys, map[string]*configs.APIKey) {
-	if prev != nil && prev.keys != nil && sameKeys(prev.keySrc, keys) {
+	if prev != nil && prev.keys != nil && maps.Equal(prev.keySrc, keys) {
 		return prev.keys, keys
 	}
 	list := make([]auth.APIKey, 0, len(keys))
@@ -225,18 +226,6 @@ func (g *Gateway) buildKeys(keys map[string]*configs.APIKey, prev *table) (*auth
 		t, _ = auth.NewAPIKeys(nil)
 	}
 	return t, keys
-}
-
-func sameKeys(a, b map[string]*configs.APIKey) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // apiKey checks the request's x-api-key for a stage: a known, enabled key

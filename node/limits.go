@@ -61,11 +61,20 @@ const (
 	quotaWaitStep = 10 * time.Millisecond
 )
 
-func (a limiterAdapter) Quota(key string, q configs.Quota) (bool, bool, time.Duration) {
+func (a limiterAdapter) Quota(ctx context.Context, key string, q configs.Quota) (bool, bool, time.Duration) {
 	k, spec := quotaPrefix+key, limit.QuotaSpec(int(q.Limit), limit.Period(q.Period), q.Offset)
 	d := a.l.Allow(k, spec)
-	for waited := time.Duration(0); d.Status == limit.Throttled && d.Err == nil && waited < quotaWait && !a.l.Fallback(); waited += quotaWaitStep {
-		time.Sleep(quotaWaitStep)
+	if d.Status != limit.Throttled || d.Err != nil || a.l.Fallback() {
+		return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter
+	}
+	tick := time.NewTicker(quotaWaitStep)
+	defer tick.Stop()
+	for waited := time.Duration(0); d.Status == limit.Throttled && waited < quotaWait && !a.l.Fallback(); waited += quotaWaitStep {
+		select {
+		case <-ctx.Done(): // the client went away
+			return false, false, d.RetryAfter
+		case <-tick.C:
+		}
 		d = a.l.Allow(k, spec)
 	}
 	return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter
