@@ -103,8 +103,9 @@ func (s usageStore) Used(key string, start, end time.Time) int64 {
 	return s.u.Sum(plan, k, start, end)
 }
 
-// coordination runs the coordinator while this node leads: a fresh one at
-// each term (it reads the committed usage afresh), and the usage commits.
+// coordination runs the coordinator while this node leads: a fresh one for
+// each spell of leadership (it reads the committed usage afresh), and the
+// usage commits.
 type coordination struct {
 	store *cluster.Store
 	peers func() int
@@ -117,8 +118,14 @@ func (c *coordination) run(ctx context.Context) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastCommit := time.Now()
+	var spell uint64 // the leadership spell cur belongs to
 	for {
-		leading := c.store.IsLeader()
+		now, leading := c.store.Leadership()
+		if cur := c.cur.Load(); cur != nil && leading && now != spell {
+			// Leadership was lost and regained between two looks: another
+			// leader may have committed usage meanwhile.
+			c.cur.Store(nil)
+		}
 		switch cur := c.cur.Load(); {
 		case leading && cur == nil:
 			co, err := limit.NewCoordinator(limit.CoordinatorConfig{Store: usageStore{c.store.Usage()}, Peers: c.peers})
@@ -126,6 +133,7 @@ func (c *coordination) run(ctx context.Context) {
 				c.log.Error("cannot start the limit coordinator", "err", err)
 			} else {
 				c.cur.Store(co)
+				spell = now
 				c.log.Info("limit coordinator started")
 			}
 		case !leading && cur != nil:
