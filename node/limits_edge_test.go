@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,19 +49,10 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 		t.Skip("starts a four-node cluster and offers load for about 12s")
 	}
 	const (
-		rate    = 50               // the stage throttle, requests per second
-		burst   = 50               // and its burst
-		offer   = 3 * rate         // offered in total, evenly over the listeners
-		workers = 4                // concurrent callers per listener
-		warmup  = 2 * time.Second  // at least; not counted
-		window  = 10 * time.Second // the measurement
-		within  = 0.10             // tolerance around rate×window
-		maxTime = 60 * time.Second // bounds the whole load phase
-		reqTime = 10 * time.Second // bounds one request
+		rate  = 50       // the stage throttle, requests per second
+		burst = 50       // and its burst
+		offer = 3 * rate // offered in total, evenly over the listeners
 	)
-	want := rate * window.Seconds() // admitted in the window
-	minLoad := int(2 * want)        // offered in the window: 2× the limit at least
-	lo, hi := int(math.Floor(want*(1-within))), int(math.Ceil(want*(1+within)))
 	tc := newTestCluster(t)
 	control := []string{configs.RoleControl, configs.RoleRegional}
 	c0 := startNodeCfg(t, tc.config("w0", "us-east-1", control, 3, nil, nil))
@@ -95,7 +83,7 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 	}
 	edgeClient := httpsClient(t, tc.ca.CertFile, edge.node.Addrs().Edge)
 	eventually(t, 20*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), reqTime)
+		ctx, cancel := context.WithTimeout(context.Background(), loadReqTime)
 		defer cancel()
 		status, body, _, err := edgeInvoke(ctx, edgeClient, id, "/prod/hi")
 		if err != nil || status != http.StatusOK || string(body) != "ok" {
@@ -132,9 +120,15 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 
 	// One caller per node: the regional listener of each regional node,
 	// the edge listener of the edge.
-	calls := make([]func(context.Context) (int, []byte, http.Header, error), len(nodes))
+	labels := make([]string, len(nodes))
+	calls := make([]loadCall, len(nodes))
 	for i, n := range nodes {
-		if n == edge {
+		labels[i] = n.node.Name()
+		switch n {
+		case leader:
+			labels[i] += " (leader)"
+		case edge:
+			labels[i] += " (edge)"
 			calls[i] = func(ctx context.Context) (int, []byte, http.Header, error) {
 				return edgeInvoke(ctx, edgeClient, id, "/prod/hi")
 			}
@@ -144,141 +138,7 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 			return invoke(ctx, n, id, "/prod/hi", nil)
 		}
 	}
-
-	// Load: per listener, a pacer ticks offer/len(nodes) times a second and
-	// hands each tick to an idle worker (a tick no worker is free for is
-	// dropped and shows as missing offered load).
-	tick := time.Duration(len(nodes)) * time.Second / offer
-	maxTick := int(maxTime / tick)
-	ctx, cancel := context.WithTimeout(context.Background(), maxTime)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	var windowEnd atomic.Int64 // Unix ns; 0 until the warm-up is over
-	throttledOnce := make([]atomic.Bool, len(nodes))
-	results := make([][][]loadResult, len(nodes))
-	for i := range nodes {
-		ticks := make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(ticks)
-			tk := time.NewTicker(tick)
-			defer tk.Stop()
-			for range maxTick {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tk.C:
-				}
-				if end := windowEnd.Load(); end != 0 && time.Now().UnixNano() >= end {
-					return
-				}
-				select {
-				case ticks <- struct{}{}:
-				default:
-				}
-			}
-		}()
-		results[i] = make([][]loadResult, workers)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range ticks {
-					r := loadResult{sent: time.Now()}
-					rctx, rcancel := context.WithTimeout(ctx, reqTime)
-					status, body, h, err := calls[i](rctx)
-					rcancel()
-					switch {
-					case err != nil:
-						r.err = err.Error()
-					case status == http.StatusTooManyRequests:
-						throttledOnce[i].Store(true)
-						if err := check429(body, h, "Too Many Requests", 10); err != nil {
-							r.err = err.Error()
-						}
-					case status != http.StatusOK || string(body) != "ok":
-						r.err = fmt.Sprintf("answer %d %q, want 200 ok or 429", status, body)
-					}
-					r.status = status
-					results[i][w] = append(results[i][w], r)
-				}
-			}()
-		}
-	}
-
-	// Warm-up: at least warmup, and until every node has throttled (its
-	// table has the stage throttle and the bucket is drained).
-	warm := time.NewTimer(warmup)
-	select {
-	case <-warm.C:
-	case <-ctx.Done():
-		t.Fatal("load phase ended during the warm-up")
-	}
-	eventually(t, 20*time.Second, func() error {
-		for i, n := range nodes {
-			if !throttledOnce[i].Load() {
-				return fmt.Errorf("%s has not answered 429 yet under %.1f rps", n.node.Name(), float64(offer)/float64(len(nodes)))
-			}
-		}
-		return nil
-	})
-	start := time.Now()
-	end := start.Add(window)
-	windowEnd.Store(end.UnixNano())
-	wg.Wait() // the pacers stop at end; the workers finish their last request
-	if ctx.Err() != nil {
-		t.Fatalf("load phase hit its %s bound", maxTime)
-	}
-
-	var offered, admitted, throttled int
-	var problems []string
-	perNodeLine := make([]string, len(nodes))
-	perNodeAdmitted := make([]int, len(nodes))
-	for i, n := range nodes {
-		var o, a, th int
-		for _, rs := range results[i] {
-			for _, r := range rs {
-				if r.sent.Before(start) || !r.sent.Before(end) {
-					continue
-				}
-				o++
-				switch {
-				case r.err != "":
-					if len(problems) < 5 {
-						problems = append(problems, n.node.Name()+": "+r.err)
-					}
-				case r.status == http.StatusOK:
-					a++
-				default:
-					th++
-				}
-			}
-		}
-		offered, admitted, throttled = offered+o, admitted+a, throttled+th
-		perNodeAdmitted[i] = a
-		role := ""
-		switch n {
-		case leader:
-			role = " (leader)"
-		case edge:
-			role = " (edge)"
-		}
-		perNodeLine[i] = fmt.Sprintf("%s%s offered %d admitted %d throttled %d", n.node.Name(), role, o, a, th)
-	}
-	t.Logf("window %s: offered %d (%.0f rps), admitted %d (%.1f rps, want %d..%d), throttled %d; %s",
-		window, offered, float64(offered)/window.Seconds(), admitted, float64(admitted)/window.Seconds(), lo, hi, throttled, strings.Join(perNodeLine, "; "))
-	if len(problems) > 0 {
-		t.Fatalf("bad answers under load (first %d):\n%s", len(problems), strings.Join(problems, "\n"))
-	}
-	if offered < minLoad {
-		t.Fatalf("this machine offered only %d requests in %s (%.0f rps), less than 2× the %d rps limit: the measurement needs more load than it could generate",
-			offered, window, float64(offered)/window.Seconds(), rate)
-	}
-	if admitted < lo || admitted > hi {
-		t.Fatalf("edge and regional nodes admitted %d requests in %s, want %d..%d (rate %d rps × %s ± %.0f%%)", admitted, window, lo, hi, rate, window, within*100)
-	}
+	perNodeAdmitted, admitted := offerThrottledLoad(t, labels, calls, rate, offer)
 	// The edge takes part: it admits from leases of the same bucket.
 	// How a contended bucket is split between nodes swings from run to
 	// run (5 to 200 of 500 for one node was seen); the total is what the

@@ -119,6 +119,165 @@ func committedIndex(nodes ...*testNode) uint64 {
 	return idx
 }
 
+// loadCall sends one request to one listener.
+type loadCall func(ctx context.Context) (int, []byte, http.Header, error)
+
+// Settings of offerThrottledLoad.
+const (
+	loadWorkers = 4                // concurrent callers per listener
+	loadWarmup  = 2 * time.Second  // at least; not counted
+	loadWindow  = 10 * time.Second // the measurement
+	loadWithin  = 0.10             // tolerance around rate×window
+	loadMaxTime = 60 * time.Second // bounds the whole load phase
+	loadReqTime = 10 * time.Second // bounds one request
+)
+
+// offerThrottledLoad offers offer requests a second in total, evenly over
+// calls (one per listener, labels name them), to a route whose answer is
+// "ok" under a stage throttle of rate rps. After a warm-up of at least
+// loadWarmup that lasts until every listener has answered 429, it counts
+// the requests sent in a loadWindow and checks that every answer was 200
+// "ok" or a well-formed 429, that the machine offered at least twice the
+// limit, and that the listeners together admitted rate×window ±10%. It
+// returns what each listener admitted, and the total.
+//
+// Per listener a pacer ticks offer/len(calls) times a second and hands
+// each tick to an idle worker (a tick no worker is free for is dropped
+// and shows as missing offered load).
+func offerThrottledLoad(t *testing.T, labels []string, calls []loadCall, rate, offer int) (perListener []int, admitted int) {
+	t.Helper()
+	want := float64(rate) * loadWindow.Seconds() // admitted in the window
+	minLoad := int(2 * want)                     // offered in the window: 2× the limit at least
+	lo, hi := int(math.Floor(want*(1-loadWithin))), int(math.Ceil(want*(1+loadWithin)))
+	tick := time.Duration(len(calls)) * time.Second / time.Duration(offer)
+	maxTick := int(loadMaxTime / tick)
+
+	ctx, cancel := context.WithTimeout(context.Background(), loadMaxTime)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	var windowEnd atomic.Int64 // Unix ns; 0 until the warm-up is over
+	throttledOnce := make([]atomic.Bool, len(calls))
+	results := make([][][]loadResult, len(calls))
+	for i, call := range calls {
+		ticks := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(ticks)
+			tk := time.NewTicker(tick)
+			defer tk.Stop()
+			for range maxTick {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tk.C:
+				}
+				if end := windowEnd.Load(); end != 0 && time.Now().UnixNano() >= end {
+					return
+				}
+				select {
+				case ticks <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		results[i] = make([][]loadResult, loadWorkers)
+		for w := range loadWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range ticks {
+					r := loadResult{sent: time.Now()}
+					rctx, rcancel := context.WithTimeout(ctx, loadReqTime)
+					status, body, h, err := call(rctx)
+					rcancel()
+					switch {
+					case err != nil:
+						r.err = err.Error()
+					case status == http.StatusTooManyRequests:
+						throttledOnce[i].Store(true)
+						if err := check429(body, h, "Too Many Requests", 10); err != nil {
+							r.err = err.Error()
+						}
+					case status != http.StatusOK || string(body) != "ok":
+						r.err = fmt.Sprintf("answer %d %q, want 200 ok or 429", status, body)
+					}
+					r.status = status
+					results[i][w] = append(results[i][w], r)
+				}
+			}()
+		}
+	}
+
+	// Warm-up: at least loadWarmup, and until every listener has
+	// throttled (its table has the stage throttle and the bucket is
+	// drained).
+	warm := time.NewTimer(loadWarmup)
+	select {
+	case <-warm.C:
+	case <-ctx.Done():
+		t.Fatal("load phase ended during the warm-up")
+	}
+	eventually(t, 20*time.Second, func() error {
+		for i := range calls {
+			if !throttledOnce[i].Load() {
+				return fmt.Errorf("%s has not answered 429 yet under %.1f rps", labels[i], float64(offer)/float64(len(calls)))
+			}
+		}
+		return nil
+	})
+	start := time.Now()
+	end := start.Add(loadWindow)
+	windowEnd.Store(end.UnixNano())
+	wg.Wait() // the pacers stop at end; the workers finish their last request
+	if ctx.Err() != nil {
+		t.Fatalf("load phase hit its %s bound", loadMaxTime)
+	}
+
+	var offered, throttled int
+	var problems []string
+	lines := make([]string, len(calls))
+	perListener = make([]int, len(calls))
+	for i := range calls {
+		var o, a, th int
+		for _, rs := range results[i] {
+			for _, r := range rs {
+				if r.sent.Before(start) || !r.sent.Before(end) {
+					continue
+				}
+				o++
+				switch {
+				case r.err != "":
+					if len(problems) < 5 {
+						problems = append(problems, labels[i]+": "+r.err)
+					}
+				case r.status == http.StatusOK:
+					a++
+				default:
+					th++
+				}
+			}
+		}
+		offered, admitted, throttled = offered+o, admitted+a, throttled+th
+		perListener[i] = a
+		lines[i] = fmt.Sprintf("%s offered %d admitted %d throttled %d", labels[i], o, a, th)
+	}
+	t.Logf("window %s: offered %d (%.0f rps), admitted %d (%.1f rps, want %d..%d), throttled %d; %s",
+		loadWindow, offered, float64(offered)/loadWindow.Seconds(), admitted, float64(admitted)/loadWindow.Seconds(), lo, hi, throttled, strings.Join(lines, "; "))
+	if len(problems) > 0 {
+		t.Fatalf("bad answers under load (first %d):\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+	if offered < minLoad {
+		t.Fatalf("this machine offered only %d requests in %s (%.0f rps), less than 2× the %d rps limit: the measurement needs more load than it could generate",
+			offered, loadWindow, float64(offered)/loadWindow.Seconds(), rate)
+	}
+	if admitted < lo || admitted > hi {
+		t.Fatalf("the cluster admitted %d requests in %s, want %d..%d (rate %d rps × %s ± %.0f%%)", admitted, loadWindow, lo, hi, rate, loadWindow, loadWithin*100)
+	}
+	return perListener, admitted
+}
+
 // loadResult is one offered request.
 type loadResult struct {
 	sent   time.Time
@@ -154,20 +313,10 @@ func TestClusterWideThrottleHoldsAcrossNodes(t *testing.T) {
 		t.Skip("starts a three-node cluster and offers load for about 12s")
 	}
 	const (
-		rate    = 50               // the stage throttle, requests per second
-		burst   = 50               // and its burst
-		perNode = 50               // offered per node: 3×rate in total
-		workers = 4                // concurrent callers per node
-		warmup  = 2 * time.Second  // at least; not counted
-		window  = 10 * time.Second // the measurement
-		within  = 0.10             // tolerance around rate×window
-		maxTime = 60 * time.Second // bounds the whole load phase
-		maxTick = perNode * 60     // bounds each pacer's ticks
-		reqTime = 10 * time.Second // bounds one request
+		rate    = 50 // the stage throttle, requests per second
+		burst   = 50 // and its burst
+		perNode = 50 // offered per node: 3×rate in total
 	)
-	want := rate * window.Seconds() // admitted in the window
-	minLoad := int(2 * want)        // offered in the window: 2× the limit at least
-	lo, hi := int(math.Floor(want*(1-within))), int(math.Ceil(want*(1+within)))
 	tc := newTestCluster(t)
 	control := []string{configs.RoleControl, configs.RoleRegional}
 	c0 := startNodeCfg(t, tc.config("w0", "us-east-1", control, 3, nil, nil))
@@ -201,135 +350,18 @@ func TestClusterWideThrottleHoldsAcrossNodes(t *testing.T) {
 	}
 	waitGateways(t, committedIndex(nodes...), nodes...)
 
-	// Load: per node, a pacer ticks perNode times a second and hands each
-	// tick to an idle worker (a tick no worker is free for is dropped and
-	// shows as missing offered load).
-	ctx, cancel := context.WithTimeout(context.Background(), maxTime)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	var windowEnd atomic.Int64 // Unix ns; 0 until the warm-up is over
-	throttledOnce := make([]atomic.Bool, len(nodes))
-	results := make([][][]loadResult, len(nodes))
+	labels := make([]string, len(nodes))
+	calls := make([]loadCall, len(nodes))
 	for i, n := range nodes {
-		ticks := make(chan struct{})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(ticks)
-			tk := time.NewTicker(time.Second / perNode)
-			defer tk.Stop()
-			for range maxTick {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tk.C:
-				}
-				if end := windowEnd.Load(); end != 0 && time.Now().UnixNano() >= end {
-					return
-				}
-				select {
-				case ticks <- struct{}{}:
-				default:
-				}
-			}
-		}()
-		results[i] = make([][]loadResult, workers)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range ticks {
-					r := loadResult{sent: time.Now()}
-					rctx, rcancel := context.WithTimeout(ctx, reqTime)
-					status, body, h, err := invoke(rctx, n, id, "/prod/hi", nil)
-					rcancel()
-					switch {
-					case err != nil:
-						r.err = err.Error()
-					case status == http.StatusTooManyRequests:
-						throttledOnce[i].Store(true)
-						if err := check429(body, h, "Too Many Requests", 10); err != nil {
-							r.err = err.Error()
-						}
-					case status != http.StatusOK || string(body) != "ok":
-						r.err = fmt.Sprintf("answer %d %q, want 200 ok or 429", status, body)
-					}
-					r.status = status
-					results[i][w] = append(results[i][w], r)
-				}
-			}()
-		}
-	}
-
-	// Warm-up: at least warmup, and until every node has throttled (its
-	// table has the stage throttle and the bucket is drained).
-	warm := time.NewTimer(warmup)
-	select {
-	case <-warm.C:
-	case <-ctx.Done():
-		t.Fatal("load phase ended during the warm-up")
-	}
-	eventually(t, 20*time.Second, func() error {
-		for i, n := range nodes {
-			if !throttledOnce[i].Load() {
-				return fmt.Errorf("%s has not answered 429 yet under %d rps", n.node.Name(), perNode)
-			}
-		}
-		return nil
-	})
-	start := time.Now()
-	end := start.Add(window)
-	windowEnd.Store(end.UnixNano())
-	wg.Wait() // the pacers stop at end; the workers finish their last request
-	if ctx.Err() != nil {
-		t.Fatalf("load phase hit its %s bound", maxTime)
-	}
-
-	var offered, admitted, throttled int
-	var problems []string
-	perNodeLine := make([]string, len(nodes))
-	perNodeAdmitted := make([]int, len(nodes))
-	for i, n := range nodes {
-		var o, a, th int
-		for _, rs := range results[i] {
-			for _, r := range rs {
-				if r.sent.Before(start) || !r.sent.Before(end) {
-					continue
-				}
-				o++
-				switch {
-				case r.err != "":
-					if len(problems) < 5 {
-						problems = append(problems, n.node.Name()+": "+r.err)
-					}
-				case r.status == http.StatusOK:
-					a++
-				default:
-					th++
-				}
-			}
-		}
-		offered, admitted, throttled = offered+o, admitted+a, throttled+th
-		perNodeAdmitted[i] = a
-		role := ""
+		labels[i] = n.node.Name()
 		if n == leader {
-			role = " (leader)"
+			labels[i] += " (leader)"
 		}
-		perNodeLine[i] = fmt.Sprintf("%s%s offered %d admitted %d throttled %d", n.node.Name(), role, o, a, th)
+		calls[i] = func(ctx context.Context) (int, []byte, http.Header, error) {
+			return invoke(ctx, n, id, "/prod/hi", nil)
+		}
 	}
-	t.Logf("window %s: offered %d (%.0f rps), admitted %d (%.1f rps, want %d..%d), throttled %d; %s",
-		window, offered, float64(offered)/window.Seconds(), admitted, float64(admitted)/window.Seconds(), lo, hi, throttled, strings.Join(perNodeLine, "; "))
-	if len(problems) > 0 {
-		t.Fatalf("bad answers under load (first %d):\n%s", len(problems), strings.Join(problems, "\n"))
-	}
-	if offered < minLoad {
-		t.Fatalf("this machine offered only %d requests in %s (%.0f rps), less than 2× the %d rps limit: the measurement needs more load than it could generate",
-			offered, window, float64(offered)/window.Seconds(), rate)
-	}
-	if admitted < lo || admitted > hi {
-		t.Fatalf("cluster admitted %d requests in %s, want %d..%d (rate %d rps × %s ± %.0f%%)", admitted, window, lo, hi, rate, window, within*100)
-	}
+	perNodeAdmitted, admitted := offerThrottledLoad(t, labels, calls, rate, perNode*len(nodes))
 	// Every node takes part. How a contended bucket is split swings from
 	// run to run (see TestClusterWideThrottleHoldsAcrossEdgesAndRegionals);
 	// the total is what the limit promises.
