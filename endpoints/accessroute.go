@@ -177,6 +177,17 @@ func (ex *exchange) readBody(r *http.Request) ([]byte, *gatewayError) {
 	}
 	ex.bodyBytes = b
 	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b)) // the integration sends a known length
+	return b, nil
+}
+
+// bodyReader is readBody as the validator takes it: every step that needs
+// the bytes shares one read.
+func (ex *exchange) bodyReader(r *http.Request) ([]byte, error) {
+	b, gerr := ex.readBody(r)
+	if gerr != nil {
+		return nil, gerr
+	}
 	return b, nil
 }
 

@@ -146,13 +146,14 @@ func compileValidation(api *configs.API, op configs.Operation) (*validation, err
 }
 
 func (c *validation) run(r *http.Request, ex *exchange) *gatewayError {
-	_, f := c.v.Check(r, ex.pathParam)
+	_, f := c.v.CheckWith(r, ex.pathParam, ex.bodyReader)
 	if f == nil {
 		return nil
 	}
 	if f.Rule == "body:read" {
-		if errors.Is(f.Err, errBodyTooLarge) {
-			return errBodyTooLarge
+		var gerr *gatewayError
+		if errors.As(f.Err, &gerr) {
+			return gerr // 413, or the body could not be read
 		}
 		return errBadBody
 	}

@@ -154,6 +154,14 @@ func CheckSchema(name string, schema json.RawMessage) error {
 // A nil Failure means the request may go to the integration. Check never
 // panics on client input and does not block beyond reading r.Body.
 func (v *Validator) Check(r *http.Request, pathParams func(name string) string) (body []byte, err *Failure) {
+	return v.CheckWith(r, pathParams, readBody)
+}
+
+// CheckWith is Check with the body read by read, for a caller that may
+// have read it already (a request pipeline whose earlier steps needed
+// the bytes): read must return the whole body and leave r.Body reading
+// the same bytes. An error of read is the Failure's Err.
+func (v *Validator) CheckWith(r *http.Request, pathParams func(name string) string, read func(*http.Request) ([]byte, error)) (body []byte, err *Failure) {
 	if v == nil {
 		return nil, nil
 	}
@@ -169,7 +177,7 @@ func (v *Validator) Check(r *http.Request, pathParams func(name string) string) 
 	if m == nil {
 		return nil, nil
 	}
-	body, rerr := readBody(r)
+	body, rerr := read(r)
 	if rerr != nil {
 		return body, &Failure{Kind: KindBadRequestBody, Message: invalidBody, Rule: "body:read", Err: rerr}
 	}
