@@ -117,8 +117,11 @@ func (ar *accessRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ex.id, authError(err))
 		return
 	}
+	var plan *configs.UsagePlan // the API key's, when the route requires one
 	if ar.keyRequired {
-		key, gerr := ar.g.table.Load().apiKey(r, ar.apiID, ar.stage)
+		var key auth.Identity
+		var gerr *gatewayError
+		key, plan, gerr = ar.g.table.Load().apiKey(r, ar.apiID, ar.stage)
 		if gerr != nil {
 			writeError(w, ex.id, gerr)
 			return
@@ -136,7 +139,7 @@ func (ar *accessRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.identity = id.CacheKey
 	}
 	if ar.limits != nil {
-		if gerr := ar.limits.allow(r.Context(), w, id); gerr != nil {
+		if gerr := ar.limits.allow(r.Context(), w, id, plan); gerr != nil {
 			writeError(w, ex.id, gerr)
 			return
 		}

@@ -43,7 +43,6 @@ type Limiter interface {
 type routeLimits struct {
 	lim    Limiter
 	levels []limitLevel // 1-3, fixed at compile
-	g      *Gateway
 }
 
 type limitLevel struct {
@@ -57,7 +56,7 @@ func (g *Gateway) compileLimits(apiID string, s *configs.Stage, op configs.Opera
 	if lim == nil {
 		return nil
 	}
-	rl := &routeLimits{lim: lim, g: g}
+	rl := &routeLimits{lim: lim}
 	if d := g.access.DefaultThrottle; d.RateLimit > 0 {
 		rl.levels = append(rl.levels, limitLevel{"default", d})
 	}
@@ -71,18 +70,14 @@ func (g *Gateway) compileLimits(apiID string, s *configs.Stage, op configs.Opera
 	return rl
 }
 
-// allow runs the levels for a caller; id.PlanID is set when an API key
-// was checked.
-func (rl *routeLimits) allow(ctx context.Context, w http.ResponseWriter, id auth.Identity) *gatewayError {
+// allow runs the levels for a caller; plan is the usage plan of the API
+// key the request was checked with, nil when the route takes none.
+func (rl *routeLimits) allow(ctx context.Context, w http.ResponseWriter, id auth.Identity, plan *configs.UsagePlan) *gatewayError {
 	for _, l := range rl.levels {
 		if ok, retry := rl.lim.Throttle(l.key, l.t); !ok {
 			return throttled(w, retry)
 		}
 	}
-	if id.PlanID == "" {
-		return nil
-	}
-	plan := rl.g.table.Load().plans[id.PlanID]
 	if plan == nil {
 		return nil
 	}

@@ -229,20 +229,22 @@ func (g *Gateway) buildKeys(keys map[string]*configs.APIKey, prev *table) (*auth
 }
 
 // apiKey checks the request's x-api-key for a stage: a known, enabled key
-// whose usage plan covers the stage. Any failure is API Gateway's
+// whose usage plan covers the stage; it returns the caller and the plan.
+// Any failure is API Gateway's
 // INVALID_API_KEY answer, 403 Forbidden.
-func (t *table) apiKey(r *http.Request, apiID, stage string) (auth.Identity, *gatewayError) {
+func (t *table) apiKey(r *http.Request, apiID, stage string) (auth.Identity, *configs.UsagePlan, *gatewayError) {
 	if t.keys == nil {
-		return auth.Identity{}, authError(&auth.Error{Kind: auth.KindInvalidAPIKey})
+		return auth.Identity{}, nil, authError(&auth.Error{Kind: auth.KindInvalidAPIKey})
 	}
 	id, err := t.keys.Verify(r)
 	if err != nil {
-		return auth.Identity{}, authError(err)
+		return auth.Identity{}, nil, authError(err)
 	}
-	if p := t.plans[id.PlanID]; p == nil || !p.Covers(apiID, stage) {
-		return auth.Identity{}, authError(&auth.Error{Kind: auth.KindInvalidAPIKey, Reason: "the key's usage plan does not cover the stage"})
+	p := t.plans[id.PlanID]
+	if p == nil || !p.Covers(apiID, stage) {
+		return auth.Identity{}, nil, authError(&auth.Error{Kind: auth.KindInvalidAPIKey, Reason: "the key's usage plan does not cover the stage"})
 	}
-	return id, nil
+	return id, p, nil
 }
 
 // buildAPI builds one API's entry: refused, or with its stages.
