@@ -57,7 +57,7 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := newTransport()
+	tr := newUpstreamTransport(newTransport())
 	defer tr.CloseIdleConnections()
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

@@ -126,7 +126,7 @@ type Gateway struct {
 	failed map[stageKey]failure
 
 	metrics   *metrics
-	transport *http.Transport
+	transport *upstreamTransport
 	proxy     *httputil.ReverseProxy
 	handler   http.Handler
 	cache     *cache.Cache
@@ -194,7 +194,7 @@ func New(cfg Config) (*Gateway, error) {
 		accessLog:  cfg.AccessLog,
 		hostSuffix: strings.ToLower(cfg.Region + "." + zone),
 		failed:     map[stageKey]failure{},
-		transport:  newTransport(),
+		transport:  newUpstreamTransport(newTransport()),
 		ready:      make(chan struct{}),
 		access:     cfg.Access,
 	}
