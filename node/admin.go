@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"sort"
 	"strings"
@@ -144,6 +145,14 @@ func (ad *Admin) Handler() http.Handler {
 	if ad.metrics != nil {
 		mux.Handle("/metrics", ad.metrics)
 	}
+	// Go's runtime profiles, for the operator (the admin listener is
+	// loopback-bound by default) and for building the PGO profile the
+	// binary is compiled with (scripts/pgo-profile).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		ad.writeError(w, errorf(http.StatusNotFound, "no admin endpoint at %s", r.URL.Path))
 	})
