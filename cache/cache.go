@@ -4,9 +4,12 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // Origin fetches the response for r from the next tier (the backend proxy,
@@ -57,22 +60,34 @@ func (r Result) String() string {
 	return "Unknown"
 }
 
-// Observer counts lookups. Its methods are called synchronously on the
-// request path and must not block.
+// Observer counts lookups. Stage is called once for each stage the cache
+// creates; the StageObserver's Lookup is then called synchronously on
+// the request path and must not block.
 type Observer interface {
+	Stage(api, stage string) StageObserver
+}
+
+// StageObserver counts one stage's lookups.
+type StageObserver interface {
 	// Lookup reports the result of one Serve call.
-	Lookup(api, stage string, result Result)
+	Lookup(result Result)
 }
 
 // Options configures a Cache.
 type Options struct {
 	// Tier names the tier in X-Cache: "edge" or "regional".
 	Tier string
-	// Now is the clock; default time.Now. With a custom clock the stores
+	// Now is the clock; default a coarse clock that reads the time every
+	// coarseResolution (see coarseNow). With a custom clock the stores
 	// expire entries only when they are touched, not periodically.
 	Now func() time.Time
 	// Observer, if set, is told the result of every Serve.
 	Observer Observer
+	// DropHeaders names response headers (canonical) that every response
+	// carries a value of its own for, such as a request id: they are not
+	// stored, so a hit never replays the value of the response that
+	// filled its entry.
+	DropHeaders []string
 	// Logger receives the cache's logs; default discards them.
 	Logger *slog.Logger
 }
@@ -82,8 +97,9 @@ type Options struct {
 type Cache struct {
 	tier  string
 	now   func() time.Time
-	clock *clock // nil: otter's default clock
+	clock otter.Clock // the stores' clock: now's
 	obs   Observer
+	drop  []string // Options.DropHeaders
 	log   *slog.Logger
 
 	mu     sync.Mutex                         // serialises changes of stages
@@ -101,10 +117,12 @@ func New(opts Options) *Cache {
 		tier: opts.Tier,
 		now:  opts.Now,
 		obs:  opts.Observer,
+		drop: slices.Clone(opts.DropHeaders),
 		log:  opts.Logger,
 	}
 	if c.now == nil {
-		c.now = time.Now
+		c.now = coarseNow
+		c.clock = coarseClock()
 	} else {
 		c.clock = &clock{now: c.now}
 	}

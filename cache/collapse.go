@@ -155,6 +155,7 @@ func (s *Stage) fetch(j *fetchJob, rec *recorder, background bool) (out outcome,
 		return out, pv
 	case rec.status == http.StatusNotModified && j.sent:
 		e, ok := j.stale.refreshed(rec.header, j.p, epoch, now)
+		e.drop(s.c.drop)
 		if ok {
 			s.put(j.st, j.base, j.req.Header, e)
 		}
@@ -166,6 +167,7 @@ func (s *Stage) fetch(j *fetchJob, rec *recorder, background bool) (out outcome,
 		s.c.log.Debug("response not stored", "api", s.api, "stage", s.name, "path", j.path, "reason", why)
 		return out, nil
 	}
+	e.drop(s.c.drop)
 	s.put(j.st, j.base, j.req.Header, e)
 	out.e, out.result = e, Miss
 	return out, nil

@@ -290,6 +290,13 @@ func parseVary(values []string) (names []string, ok bool) {
 	return slices.Compact(names), true
 }
 
+// drop deletes the named headers from e, which must not be shared yet.
+func (e *entry) drop(names []string) {
+	for _, n := range names {
+		delete(e.header, n)
+	}
+}
+
 // storedHeader returns the headers of h worth storing, in one allocation
 // of values.
 func storedHeader(h http.Header) http.Header {

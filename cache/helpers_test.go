@@ -36,7 +36,9 @@ type results struct {
 	got []Result
 }
 
-func (o *results) Lookup(_, _ string, r Result) {
+func (o *results) Stage(_, _ string) StageObserver { return o }
+
+func (o *results) Lookup(r Result) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.got = append(o.got, r)

@@ -34,9 +34,15 @@ func baseKey(r *http.Request, p *Policy, path string) key {
 	var arr [keyBuf]byte
 	b := append(arr[:0], tagGet)
 	b = appendField(b, path)
-	b = appendQuery(b, r.URL.RawQuery, sortedNames(p.KeyQuery, false))
-	b = appendHeaders(b, r.Header, sortedNames(p.KeyHeaders, true))
-	b = appendHeaders(b, r.Header, sortedNames(p.identityHeaders(), true))
+	if p.prepared {
+		b = appendQuery(b, r.URL.RawQuery, p.KeyQuery)
+		b = appendHeaders(b, r.Header, p.KeyHeaders)
+		b = appendHeaders(b, r.Header, p.IdentityHeaders)
+	} else {
+		b = appendQuery(b, r.URL.RawQuery, sortedNames(p.KeyQuery, false))
+		b = appendHeaders(b, r.Header, sortedNames(p.KeyHeaders, true))
+		b = appendHeaders(b, r.Header, sortedNames(p.identityHeaders(), true))
+	}
 	return sha256.Sum256(b)
 }
 

@@ -85,6 +85,10 @@ type Policy struct {
 	// that is stored compressed; default DefaultCompressMinBytes. A
 	// negative value stores every body raw.
 	CompressMinBytes int
+
+	// prepared is set by WithDefaults: the name lists are sorted and
+	// canonical, so keys are built from them as they are.
+	prepared bool
 }
 
 // WithDefaults returns a copy of p with zero fields set to their defaults,
@@ -107,6 +111,7 @@ func (p Policy) WithDefaults() Policy {
 	p.KeyQuery = slices.Compact(slices.Sorted(slices.Values(p.KeyQuery)))
 	p.KeyHeaders = canonicalSorted(p.KeyHeaders)
 	p.IdentityHeaders = canonicalSorted(p.IdentityHeaders)
+	p.prepared = true
 	return p
 }
 

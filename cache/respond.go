@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,7 +43,7 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 	shareHeader(h, e.header)
 	h[HeaderXCache] = xc
 	age := e.age + time.Duration(max(now-e.storedAt, 0))
-	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	h["Age"] = ageValue(int64(age / time.Second))
 	if e.vary != nil {
 		h["Vary"] = e.vary
 	}
@@ -87,6 +88,28 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 	if !head && bodyAllowed(e.status) {
 		_, _ = w.Write(body) // a failed write means the client left
 	}
+}
+
+// ageValues are the Age header values of the first sharedAges seconds,
+// shared by every response (see shareHeader): a hit then allocates
+// nothing for its Age.
+var ageValues = sync.OnceValue(func() [][]string {
+	v := make([][]string, sharedAges)
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+})
+
+// sharedAges covers the default TTL (300 s) and then some.
+const sharedAges = 1024
+
+// ageValue returns the Age header value for an age of sec seconds.
+func ageValue(sec int64) []string {
+	if sec >= 0 && sec < sharedAges {
+		return ageValues()[sec]
+	}
+	return []string{strconv.FormatInt(sec, 10)}
 }
 
 // decoded returns the entry's body without content coding.

@@ -22,8 +22,8 @@ import (
 func (s *Stage) Serve(w http.ResponseWriter, r *http.Request, p *Policy, path string, origin Origin) {
 	res := Miss
 	defer func() {
-		if o := s.c.obs; o != nil {
-			o.Lookup(s.api, s.name, res)
+		if s.obs != nil {
+			s.obs.Lookup(res)
 		}
 	}()
 	res = s.serve(w, r, p, path, origin)

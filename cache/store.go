@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,10 +25,14 @@ type Stage struct {
 	capacity atomic.Int64          // written under c.mu
 	flushes  atomic.Pointer[flushState]
 	flights  flights
+	obs      StageObserver // nil: nobody counts
 }
 
 func newStage(c *Cache, api, name string) *Stage {
 	s := &Stage{c: c, api: api, name: name}
+	if c.obs != nil {
+		s.obs = c.obs.Stage(api, name)
+	}
 	s.flushes.Store(&flushState{})
 	return s
 }
@@ -60,7 +65,7 @@ func (s *Stage) newStore(capacity int64) *store {
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(en otter.Entry[key, *entry]) time.Duration {
 			return time.Duration(en.Value.expireAt - now().UnixNano())
 		}),
-		Clock:  s.c.clock.otter(),
+		Clock:  s.c.clock,
 		Logger: otterLogger{s.c.log.With("api", s.api, "stage", s.name)},
 	})
 }
@@ -113,14 +118,6 @@ type clock struct{ now func() time.Time }
 func (c *clock) NowNano() int64                      { return c.now().UnixNano() }
 func (c *clock) Tick(time.Duration) <-chan time.Time { return nil }
 
-// otter returns the clock for otter's options: nil selects its default.
-func (c *clock) otter() otter.Clock {
-	if c == nil {
-		return nil
-	}
-	return c
-}
-
 // otterLogger bridges otter's warnings to slog.
 type otterLogger struct{ l *slog.Logger }
 
@@ -131,3 +128,17 @@ func (o otterLogger) Warn(ctx context.Context, msg string, err error) {
 func (o otterLogger) Error(ctx context.Context, msg string, err error) {
 	o.l.ErrorContext(ctx, msg, "err", err)
 }
+
+// coarseResolution is how often the default clock reads the time.
+// Freshness is a matter of seconds (TTLs, Age) and lookups happen on
+// every request, where a precise clock read costs about as much as the
+// rest of the store lookup.
+const coarseResolution = 5 * time.Millisecond
+
+// coarseClock is the one default clock of the process: otter's
+// CoarseClock, a goroutine that reads the time every coarseResolution.
+var coarseClock = sync.OnceValue(func() *otter.CoarseClock { return otter.NewCoarseClock(coarseResolution) })
+
+// coarseNow is the default clock: at most coarseResolution (plus
+// scheduling delay) behind the wall clock, never ahead of it.
+func coarseNow() time.Time { return time.Unix(0, coarseClock().NowNano()) }

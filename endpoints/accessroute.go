@@ -157,7 +157,7 @@ func (ar *accessRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // account left empty), so an external authorizer's policy can be written
 // against it and its answers are cached per resource.
 func (ar *accessRoute) methodArn(r *http.Request, ex *exchange) string {
-	return "arn:aws:execute-api:" + ar.region + "::" + ar.apiID + "/" + ar.stage + "/" + r.Method + "/" + ex.apiPath
+	return "arn:aws:execute-api:" + ar.region + "::" + ar.apiID + "/" + ar.stage + "/" + r.Method + ex.apiPath
 }
 
 // readBody reads the request body once (it is already capped by

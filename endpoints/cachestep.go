@@ -23,7 +23,7 @@ type cacheRoute struct {
 func (c *cacheRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := exchangeOf(w)
 	ex.cache = c.store
-	path := "/" + ex.apiPath
+	path := ex.apiPath
 	if ex.identity != "" {
 		// The caller an authorizer or API key accepted keys the entry
 		// too (a presigned SigV4 request carries no identity header).
@@ -58,10 +58,7 @@ func (w *exchangeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (ex *exchange) detach() *exchange {
 	d := &exchange{id: ex.id, start: time.Now(), api: ex.api, stage: ex.stage, route: ex.route, apiPath: ex.apiPath, cache: ex.cache}
 	d.idValue[0] = d.id
-	d.buf = ex.buf
-	if ex.params != nil {
-		d.params = d.buf[:len(ex.params)]
-	}
+	d.params = ex.params // never written after routing
 	return d
 }
 

@@ -33,7 +33,7 @@ type exchange struct {
 	api     *apiEntry // nil until the host resolves
 	stage   *stage    // nil until the stage resolves
 	route   *route    // nil until a route matches
-	apiPath string    // decoded path after the stage, without leading "/"
+	apiPath string    // decoded path after the stage, from its "/"
 	// On a custom domain: the base path mapped (maybe "", the root);
 	// at an edge, also the API's own host and raw path the origin is
 	// asked for.
@@ -43,15 +43,13 @@ type exchange struct {
 	// for corsOrigin (the request's Origin, maybe "").
 	cors       *corsPolicy
 	corsOrigin string
-	params     []string // values for route.params
-	buf        [maxParams]string
+	params     []string // values for route.params; read-only
 
 	proxy      *proxyRoute   // set by the HTTP proxy integration
 	forward    *forwardRoute // set by an edge's forwarding
 	cache      *cache.Stage  // the stage's cache, on a cached route
 	ctx        exchangeCtx   // the context the proxy hands the ReverseProxy
 	target     *url.URL      // the backend URL built for this request; read-only
-	url        url.URL       // where target is built when it has parameters
 	integStart time.Time
 	integDur   time.Duration
 	body       limitedBody

@@ -215,7 +215,8 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}
 	g.metrics = m
-	g.cache = cache.New(cache.Options{Tier: g.tier(), Now: cfg.Now, Observer: m.cacheObserver(g.tier()), Logger: g.log})
+	g.cache = cache.New(cache.Options{Tier: g.tier(), Now: cfg.Now, Observer: m.cacheObserver(g.tier()), Logger: g.log,
+		DropHeaders: []string{headerRequestID}})
 	g.proxy = newReverseProxy(g.transport, g.log)
 	if cfg.Kind == KindEdge {
 		g.forward = newForwarder(cfg.Upstreams, cfg.UpstreamTLS, g.log)

@@ -3,6 +3,7 @@ package endpoints
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/cache"
@@ -28,6 +29,9 @@ type metrics struct {
 	latency, integLatency *prometheus.HistogramVec
 	live                  map[[3]string]bool // label sets in the current table; writer-only
 	unresolved            *stageMetrics
+	// cacheGen counts deletions of cache series: a stage's resolved cache
+	// counters are resolved again once it moved (see stageCacheCounters).
+	cacheGen atomic.Uint64
 }
 
 // stageMetrics are the resolved children for one api/stage. A nil
@@ -139,6 +143,7 @@ func (m *metrics) retain(keep map[[3]string]bool) {
 		for _, v := range []*prometheus.CounterVec{m.cacheHit, m.cacheMiss} {
 			v.DeletePartialMatch(prometheus.Labels{"api_id": l[0], "stage": l[2]})
 		}
+		m.cacheGen.Add(1)
 	}
 }
 
@@ -178,11 +183,40 @@ func (m *metrics) cacheObserver(tier string) cache.Observer {
 	return cacheObserver{m: m, tier: tier}
 }
 
-func (o cacheObserver) Lookup(api, stage string, r cache.Result) {
+// Stage returns the stage's counters, resolved once rather than by
+// label lookup on every request.
+func (o cacheObserver) Stage(api, stage string) cache.StageObserver {
+	return &stageCacheCounters{m: o.m, labels: [3]string{api, stage, o.tier}}
+}
+
+// stageCacheCounters counts one stage's lookups at one tier. Its resolved
+// children are dropped whenever retain deleted cache series (the stage's
+// may be among them: the cache keeps a stage that stops compiling for a
+// while, and an API's rename replaces its label set), so counts never go
+// to a deleted child.
+type stageCacheCounters struct {
+	m      *metrics
+	labels [3]string
+	cur    atomic.Pointer[cacheCounters]
+}
+
+type cacheCounters struct {
+	gen       uint64
+	hit, miss prometheus.Counter
+}
+
+func (c *stageCacheCounters) Lookup(r cache.Result) {
+	cc := c.cur.Load()
+	if gen := c.m.cacheGen.Load(); cc == nil || cc.gen != gen {
+		cc = &cacheCounters{gen: gen,
+			hit:  c.m.cacheHit.WithLabelValues(c.labels[:]...),
+			miss: c.m.cacheMiss.WithLabelValues(c.labels[:]...)}
+		c.cur.Store(cc)
+	}
 	switch r {
 	case cache.Hit, cache.Stale, cache.RefreshHit:
-		o.m.cacheHit.WithLabelValues(api, stage, o.tier).Inc()
+		cc.hit.Inc()
 	case cache.Miss:
-		o.m.cacheMiss.WithLabelValues(api, stage, o.tier).Inc()
+		cc.miss.Inc()
 	}
 }

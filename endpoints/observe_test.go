@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portico-gw/portico/cache"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -143,5 +144,48 @@ func TestPanicBecomes500(t *testing.T) {
 	}
 	if w := call(t, g.Handler(), "GET", "helloapi01", "/prod/admin", nil, nil); w.Code != 200 {
 		t.Errorf("after a panic: status %d", w.Code)
+	}
+}
+
+// TestCacheCountersSurviveSeriesDeletion: a stage's cache counters are
+// resolved once, yet counts still reach /metrics after retain deleted the
+// stage's cache series (an API rename replaces its label set while the
+// cache keeps the stage).
+func TestCacheCountersSurviveSeriesDeletion(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := func() float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "portico_CacheHitCount" {
+				for _, mm := range f.GetMetric() {
+					return mm.GetCounter().GetValue()
+				}
+			}
+		}
+		return -1 // no series
+	}
+	m.stage("api0000001", "old-name", "prod")
+	obs := m.cacheObserver("edge").Stage("api0000001", "prod")
+	obs.Lookup(cache.Hit)
+	obs.Lookup(cache.Hit)
+	if got := hits(); got != 2 {
+		t.Fatalf("hits before the rename = %v, want 2", got)
+	}
+	m.stage("api0000001", "new-name", "prod")
+	m.retain(map[[3]string]bool{{"api0000001", "new-name", "prod"}: true})
+	if got := hits(); got != -1 {
+		t.Fatalf("hits right after retain = %v, want the series deleted", got)
+	}
+	obs.Lookup(cache.Hit)
+	if got := hits(); got != 1 {
+		t.Fatalf("hits after the rename = %v, want 1 (counted on a live series)", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, ex.id, gerr)
 			return
 		}
-		name, rest = m.Stage, apiPath[1:]
+		name, rest = m.Stage, apiPath
 		ex.viaDomain = m.BasePath
 		if rs.g.cfg.Kind == KindEdge {
 			ex.originHost = api.id + "." + rs.g.hostSuffix
@@ -121,8 +122,11 @@ func (rs resolve) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ex.originPath = "/" + m.Stage + rawRest
 		}
 	} else {
-		// path is "/{stage}" or "/{stage}/{rest...}".
-		name, rest, _ = strings.Cut(path[1:], "/")
+		// path is "/{stage}" or "/{stage}/{rest...}"; rest keeps its "/".
+		name, rest = path[1:], "/"
+		if i := strings.IndexByte(name, '/'); i >= 0 {
+			name, rest = name[:i], name[i:]
+		}
 	}
 	st := api.stages[name]
 	if st == nil {
@@ -215,7 +219,8 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ex.cors, ex.corsOrigin = st.cors, r.Header.Get(hOrigin)
 	}
-	rt, vals, allow := st.router.lookup(r.Method, ex.apiPath, ex.buf[:0])
+	var buf [maxParams]string
+	rt, vals, allow := st.router.lookup(r.Method, ex.apiPath[1:], buf[:0])
 	if rt == nil {
 		if allow != 0 {
 			w.Header().Set("Allow", allow.allow())
@@ -226,7 +231,9 @@ func (st *stage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = rt
-	ex.params = vals
+	if len(vals) > 0 {
+		ex.params = slices.Clone(vals)
+	}
 	rt.handler.ServeHTTP(w, r)
 }
 

@@ -85,7 +85,7 @@ type proxyRoute struct {
 
 func (p *proxyRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := exchangeOf(w)
-	u, err := p.target.build(ex.params, &ex.url)
+	u, err := p.target.build(ex.params)
 	if err != nil {
 		p.log.Error("integration URI is invalid", "request_id", ex.id, "route", routeKey(ex), "uri", p.target.raw, "err", err)
 		writeError(w, ex.id, errIntegrationURI)

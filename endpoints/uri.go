@@ -160,7 +160,7 @@ func isCTL(r rune) bool { return r < 0x20 || r == 0x7f }
 // build returns the backend URL for the captured parameter values. The
 // returned URL must not be modified: without parameters it is shared.
 // With parameters it is dst, filled in.
-func (t *uriTemplate) build(vals []string, dst *url.URL) (*url.URL, error) {
+func (t *uriTemplate) build(vals []string) (*url.URL, error) {
 	switch {
 	case !t.dynamic:
 		if t.static == nil {
@@ -174,6 +174,7 @@ func (t *uriTemplate) build(vals []string, dst *url.URL) (*url.URL, error) {
 		if err != nil {
 			return nil, err
 		}
+		dst := new(url.URL)
 		*dst = *t.base
 		dst.Path = path
 		if dst.EscapedPath() != escaped {

@@ -1,7 +1,6 @@
 package endpoints
 
 import (
-	"net/url"
 	"reflect"
 	"testing"
 )
@@ -42,8 +41,7 @@ func TestURITemplateBuild(t *testing.T) {
 		if got := tmpl.base != nil; got != tc.perPath {
 			t.Errorf("%q: path built per request = %v, want %v", tc.raw, got, tc.perPath)
 		}
-		var dst url.URL
-		u, err := tmpl.build(tc.vals, &dst)
+		u, err := tmpl.build(tc.vals)
 		switch {
 		case tc.want == "" && err == nil:
 			t.Errorf("%q with %q = %s, want an error", tc.raw, tc.vals, u)
@@ -79,11 +77,10 @@ func FuzzURITemplateBuild(f *testing.F) {
 			return
 		}
 		vals := []string{id, path}
-		var dst url.URL
-		got, gotErr := tmpl.build(vals, &dst)
+		got, gotErr := tmpl.build(vals)
 		whole := tmpl
 		whole.base = nil
-		want, wantErr := whole.build(vals, new(url.URL))
+		want, wantErr := whole.build(vals)
 		if (gotErr != nil) != (wantErr != nil) {
 			t.Fatalf("%q with %q: error %v, whole-URI parse: %v", raw, vals, gotErr, wantErr)
 		}
