@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"sync"
 	"time"
 )
@@ -53,11 +54,14 @@ type upstreamTransport struct {
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	maxIdlePerHost int
+	maxIdle        int // over all hosts
 	idleTimeout    time.Duration
 	maxHeaderBytes int64
 
-	mu   sync.Mutex
-	idle map[string][]*upstreamConn // by host:port, most recently used last
+	mu        sync.Mutex
+	idle      map[string][]*upstreamConn // by host:port, most recently used last
+	idleTotal int
+	sweep     *time.Timer // closes expired idle connections; nil when none idle
 }
 
 // newUpstreamTransport wraps fallback, borrowing its dialer and limits.
@@ -66,6 +70,7 @@ func newUpstreamTransport(fallback *http.Transport) *upstreamTransport {
 		fallback:       fallback,
 		dial:           fallback.DialContext,
 		maxIdlePerHost: fallback.MaxIdleConnsPerHost,
+		maxIdle:        fallback.MaxIdleConns,
 		idleTimeout:    fallback.IdleConnTimeout,
 		maxHeaderBytes: fallback.MaxResponseHeaderBytes,
 		idle:           map[string][]*upstreamConn{},
@@ -139,6 +144,11 @@ func (t *upstreamTransport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*upstreamConn{}
+	t.idleTotal = 0
+	if t.sweep != nil {
+		t.sweep.Stop()
+		t.sweep = nil
+	}
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
@@ -162,10 +172,12 @@ func (t *upstreamTransport) conn(ctx context.Context, addr string) (*upstreamCon
 		c = list[n-1]
 		list[n-1] = nil
 		list = list[:n-1]
+		t.idleTotal--
 		if t.idleTimeout > 0 && now.Sub(c.idleSince) > t.idleTimeout {
 			stale = append(list[:0:0], list...)
 			stale = append(stale, c)
 			clear(list)
+			t.idleTotal -= len(list)
 			list, c = list[:0], nil
 		}
 		t.idle[addr] = list
@@ -199,12 +211,50 @@ func (t *upstreamTransport) put(c *upstreamConn) {
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	list := t.idle[c.addr]
-	if len(list) < t.maxIdlePerHost {
+	if len(list) < t.maxIdlePerHost && (t.maxIdle <= 0 || t.idleTotal < t.maxIdle) {
 		t.idle[c.addr] = append(list, c)
+		t.idleTotal++
 		c = nil
+		if t.sweep == nil && t.idleTimeout > 0 {
+			t.sweep = time.AfterFunc(t.idleTimeout, t.sweepIdle)
+		}
 	}
 	t.mu.Unlock()
 	if c != nil {
+		c.nc.Close()
+	}
+}
+
+// sweepIdle closes the connections idle longer than idleTimeout, as
+// http.Transport does, so a backend that went quiet does not keep them
+// open; it runs while any connection is idle. Lists are ordered by the
+// time their connections went idle, so the expired ones are a prefix.
+func (t *upstreamTransport) sweepIdle() {
+	now := time.Now()
+	var stale []*upstreamConn
+	t.mu.Lock()
+	for addr, list := range t.idle {
+		n := 0
+		for n < len(list) && now.Sub(list[n].idleSince) > t.idleTimeout {
+			n++
+		}
+		stale = append(stale, list[:n]...)
+		t.idleTotal -= n
+		if list = slices.Delete(list, 0, n); len(list) == 0 {
+			delete(t.idle, addr)
+		} else {
+			t.idle[addr] = list
+		}
+	}
+	if t.sweep != nil {
+		if t.idleTotal > 0 {
+			t.sweep.Reset(t.idleTimeout)
+		} else {
+			t.sweep = nil
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range stale {
 		c.nc.Close()
 	}
 }
