@@ -88,12 +88,19 @@ func benchBackend() *httptest.Server {
 // runProxyBench sends GET /prod/items/42?x=1 through h from parallel
 // goroutines and wants 200 every time.
 func runProxyBench(b *testing.B, h http.Handler) {
+	runGatewayBench(b, h, "proxyapi01", "/prod/items/42?x=1")
+}
+
+// runGatewayBench sends GET target to the API apiID through h from
+// parallel goroutines (no Accept-Encoding, as wrk sends none) and wants
+// 200 every time.
+func runGatewayBench(b *testing.B, h http.Handler, apiID, target string) {
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		r := httptestRequest("GET", "/prod/items/42?x=1")
-		r.Host = host("proxyapi01")
+		r := httptestRequest("GET", target)
+		r.Host = host(apiID)
 		w := &discardWriter{h: http.Header{}}
 		for pb.Next() {
 			clear(w.h)
@@ -199,20 +206,7 @@ func BenchmarkRegionalCacheHit(b *testing.B) {
 	if w.code != 200 || w.h.Get("X-Cache") == "" {
 		b.Fatalf("priming: status %d, headers %v", w.code, w.h)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		r := httptestRequest("GET", "/prod/items/42")
-		r.Host = host("shop000001") // no Accept-Encoding, as wrk sends
-		w := &discardWriter{h: http.Header{}}
-		for pb.Next() {
-			clear(w.h)
-			h.ServeHTTP(w, r)
-			if w.code != 200 {
-				b.Fatalf("status %d", w.code)
-			}
-		}
-	})
+	runGatewayBench(b, h, "shop000001", "/prod/items/42")
 	b.StopTimer()
 	if n := backend.count("/items/42"); n != 1 {
 		b.Fatalf("backend called %d times, want 1", n)
