@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,8 +60,9 @@ func (r Result) String() string {
 }
 
 // Observer counts lookups. Stage is called once for each stage the cache
-// creates; the StageObserver's Lookup is then called synchronously on
-// the request path and must not block.
+// creates, under the cache's lock: it must not call the Cache. The
+// StageObserver's Lookup is then called synchronously on the request path
+// and must not block.
 type Observer interface {
 	Stage(api, stage string) StageObserver
 }
@@ -83,10 +83,10 @@ type Options struct {
 	Now func() time.Time
 	// Observer, if set, is told the result of every Serve.
 	Observer Observer
-	// DropHeaders names response headers (canonical) that every response
-	// carries a value of its own for, such as a request id: they are not
-	// stored, so a hit never replays the value of the response that
-	// filled its entry.
+	// DropHeaders names response headers that every response carries a
+	// value of its own for, such as a request id: they are not stored, so
+	// no answer from an entry (the Miss that filled it included) carries
+	// the value of the response that filled it.
 	DropHeaders []string
 	// Logger receives the cache's logs; default discards them.
 	Logger *slog.Logger
@@ -117,7 +117,7 @@ func New(opts Options) *Cache {
 		tier: opts.Tier,
 		now:  opts.Now,
 		obs:  opts.Observer,
-		drop: slices.Clone(opts.DropHeaders),
+		drop: canonicalSorted(opts.DropHeaders),
 		log:  opts.Logger,
 	}
 	if c.now == nil {

@@ -89,7 +89,7 @@ const maxLifetime = maxDeltaSeconds * time.Second
 // newEntry builds the entry for a response recorded from the origin, or
 // returns why it may not be stored. req is the request sent to the origin,
 // whose headers give the values of the response's Vary names.
-func newEntry(status int, h http.Header, body []byte, req *http.Request, p *Policy,
+func newEntry(status int, h http.Header, drop []string, body []byte, req *http.Request, p *Policy,
 	path string, epoch uint64, now time.Time) (*entry, string) {
 	if !cacheableStatus(status) {
 		return nil, "status not cacheable"
@@ -118,7 +118,7 @@ func newEntry(status int, h http.Header, body []byte, req *http.Request, p *Poli
 	}
 	e := &entry{
 		status: status,
-		header: storedHeader(h),
+		header: storedHeader(h, drop),
 		rawLen: len(raw),
 		epoch:  epoch,
 		path:   path,
@@ -224,11 +224,11 @@ func newRecord(names []string, path string, expireAt int64) *entry {
 // (RFC 9111 §4.3.4): the 304's headers replace the stored ones, and the
 // freshness is computed anew. ok is false when the result may not be
 // stored, though it may still answer the requests waiting for it.
-func (e *entry) refreshed(h http.Header, p *Policy, epoch uint64, now time.Time) (n *entry, ok bool) {
+func (e *entry) refreshed(h http.Header, drop []string, p *Policy, epoch uint64, now time.Time) (n *entry, ok bool) {
 	c := *e
 	c.header = e.header.Clone()
 	for k, vs := range h {
-		if isHop(k) || slices.Contains(dropHeader, k) {
+		if isHop(k) || slices.Contains(dropHeader, k) || slices.Contains(drop, k) {
 			continue
 		}
 		c.header[k] = slices.Clone(vs)
@@ -290,16 +290,10 @@ func parseVary(values []string) (names []string, ok bool) {
 	return slices.Compact(names), true
 }
 
-// drop deletes the named headers from e, which must not be shared yet.
-func (e *entry) drop(names []string) {
-	for _, n := range names {
-		delete(e.header, n)
-	}
-}
-
 // storedHeader returns the headers of h worth storing, in one allocation
-// of values.
-func storedHeader(h http.Header) http.Header {
+// of values: not hop-by-hop, not in dropHeader, not in drop (the cache's
+// Options.DropHeaders).
+func storedHeader(h http.Header, drop []string) http.Header {
 	out := h.Clone()
 	for _, f := range out["Connection"] {
 		for _, n := range strings.Split(f, ",") {
@@ -310,6 +304,9 @@ func storedHeader(h http.Header) http.Header {
 		delete(out, n)
 	}
 	for _, n := range dropHeader {
+		delete(out, n)
+	}
+	for _, n := range drop {
 		delete(out, n)
 	}
 	return out

@@ -32,11 +32,17 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // results records what the cache reports to its Observer.
 type results struct {
-	mu  sync.Mutex
-	got []Result
+	mu     sync.Mutex
+	got    []Result
+	stages [][2]string // the api and stage of each Stage call
 }
 
-func (o *results) Stage(_, _ string) StageObserver { return o }
+func (o *results) Stage(api, stage string) StageObserver {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stages = append(o.stages, [2]string{api, stage})
+	return o
+}
 
 func (o *results) Lookup(r Result) {
 	o.mu.Lock()

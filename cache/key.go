@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 )
 
@@ -30,19 +29,16 @@ const (
 // identity part hashes the names and values of the identity headers the
 // request carries, so requests with different credentials never share an
 // entry, and requests with none share the anonymous one.
+//
+// p must be prepared (Policy.WithDefaults): its name lists are sorted and
+// canonical.
 func baseKey(r *http.Request, p *Policy, path string) key {
 	var arr [keyBuf]byte
 	b := append(arr[:0], tagGet)
 	b = appendField(b, path)
-	if p.prepared {
-		b = appendQuery(b, r.URL.RawQuery, p.KeyQuery)
-		b = appendHeaders(b, r.Header, p.KeyHeaders)
-		b = appendHeaders(b, r.Header, p.IdentityHeaders)
-	} else {
-		b = appendQuery(b, r.URL.RawQuery, sortedNames(p.KeyQuery, false))
-		b = appendHeaders(b, r.Header, sortedNames(p.KeyHeaders, true))
-		b = appendHeaders(b, r.Header, sortedNames(p.identityHeaders(), true))
-	}
+	b = appendQuery(b, r.URL.RawQuery, p.KeyQuery)
+	b = appendHeaders(b, r.Header, p.KeyHeaders)
+	b = appendHeaders(b, r.Header, p.IdentityHeaders)
 	return sha256.Sum256(b)
 }
 
@@ -110,23 +106,6 @@ func appendHeaders(b []byte, h http.Header, names []string) []byte {
 		b = append(b, tagEnd)
 	}
 	return append(b, tagEnd)
-}
-
-// sortedNames returns names sorted, canonicalised as header names when
-// canon is set. Already prepared lists (see Policy.WithDefaults) are
-// returned as they are, without allocating.
-func sortedNames(names []string, canon bool) []string {
-	ready := slices.IsSorted(names)
-	for i := 0; ready && canon && i < len(names); i++ {
-		ready = http.CanonicalHeaderKey(names[i]) == names[i]
-	}
-	if ready {
-		return names
-	}
-	if canon {
-		return canonicalSorted(names)
-	}
-	return slices.Sorted(slices.Values(names))
 }
 
 // headerValue returns the values of the canonical header name in h joined

@@ -92,9 +92,9 @@ type Policy struct {
 }
 
 // WithDefaults returns a copy of p with zero fields set to their defaults,
-// header names canonicalised and KeyQuery and KeyHeaders sorted. Serve is
-// slightly cheaper with a Policy prepared this way; the pipeline should call
-// it once when it compiles a route.
+// header names canonicalised and KeyQuery and KeyHeaders sorted. Serve
+// prepares a policy that was not prepared this way on every call; the
+// pipeline calls it once when it compiles a route.
 func (p Policy) WithDefaults() Policy {
 	if len(p.Methods) == 0 {
 		p.Methods = []string{http.MethodGet, http.MethodHead}
@@ -144,13 +144,6 @@ func (p *Policy) compressMin() int {
 		return -1
 	}
 	return p.CompressMinBytes
-}
-
-func (p *Policy) identityHeaders() []string {
-	if len(p.IdentityHeaders) == 0 {
-		return defaultIdentityHeaders
-	}
-	return p.IdentityHeaders
 }
 
 // canonicalSorted returns names canonicalised, sorted and without

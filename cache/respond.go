@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -93,13 +92,13 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 // ageValues are the Age header values of the first sharedAges seconds,
 // shared by every response (see shareHeader): a hit then allocates
 // nothing for its Age.
-var ageValues = sync.OnceValue(func() [][]string {
+var ageValues = func() [][]string {
 	v := make([][]string, sharedAges)
 	for i := range v {
 		v[i] = []string{strconv.Itoa(i)}
 	}
 	return v
-})
+}()
 
 // sharedAges covers the default TTL (300 s) and then some.
 const sharedAges = 1024
@@ -107,7 +106,7 @@ const sharedAges = 1024
 // ageValue returns the Age header value for an age of sec seconds.
 func ageValue(sec int64) []string {
 	if sec >= 0 && sec < sharedAges {
-		return ageValues()[sec]
+		return ageValues[sec]
 	}
 	return []string{strconv.FormatInt(sec, 10)}
 }

@@ -30,6 +30,10 @@ func (s *Stage) Serve(w http.ResponseWriter, r *http.Request, p *Policy, path st
 }
 
 func (s *Stage) serve(w http.ResponseWriter, r *http.Request, p *Policy, path string, origin Origin) Result {
+	if p != nil && !p.prepared {
+		q := p.WithDefaults()
+		p = &q
+	}
 	st := s.store.Load()
 	if st == nil || p == nil || !p.cacheable(r.Method) || len(r.Header["Range"]) > 0 ||
 		(p.TTL <= 0 && !p.HonorOrigin) {

@@ -139,6 +139,8 @@ const coarseResolution = 5 * time.Millisecond
 // CoarseClock, a goroutine that reads the time every coarseResolution.
 var coarseClock = sync.OnceValue(func() *otter.CoarseClock { return otter.NewCoarseClock(coarseResolution) })
 
-// coarseNow is the default clock: at most coarseResolution (plus
-// scheduling delay) behind the wall clock, never ahead of it.
+// coarseNow is the default clock: it reads the time the coarse clock last
+// took, so it lags by up to coarseResolution (plus scheduling delay). It
+// is monotonic (otter's CoarseClock counts from its start on the
+// monotonic clock), so Age and freshness never run backwards.
 func coarseNow() time.Time { return time.Unix(0, coarseClock().NowNano()) }

@@ -81,7 +81,8 @@ type Config struct {
 	// Access is the node's shared access-control state (authorizers,
 	// SigV4 replay set, limiter); nil makes one for this endpoint alone.
 	Access *Access
-	// Now is the clock of the cache; default time.Now.
+	// Now is the clock of the cache; default the cache's coarse clock
+	// (cache.Options.Now).
 	Now func() time.Time
 	// Logger is the component logger; nil discards.
 	Logger *slog.Logger
