@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,10 +83,12 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if !t.synchronous(req) {
 		return t.fallback.RoundTrip(req)
 	}
-	addr := hostPort(req.URL.Host)
+	addr := net.JoinHostPort(req.URL.Hostname(), cmp.Or(req.URL.Port(), "80"))
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		c, err := t.conn(ctx, addr)
+		// The retry dials: when the backend closed one idle connection,
+		// it has likely closed the others that idled as long.
+		c, err := t.conn(ctx, addr, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +165,10 @@ func (t *upstreamTransport) CloseIdleConnections() {
 // a new one. Connections idle longer than idleTimeout are closed on the
 // way; since the list is ordered by last use, everything below the first
 // expired one has expired too.
-func (t *upstreamTransport) conn(ctx context.Context, addr string) (*upstreamConn, error) {
+func (t *upstreamTransport) conn(ctx context.Context, addr string, fresh bool) (*upstreamConn, error) {
+	if fresh {
+		return t.dialConn(ctx, addr)
+	}
 	now := time.Now()
 	var stale []*upstreamConn
 	t.mu.Lock()
@@ -190,11 +196,16 @@ func (t *upstreamTransport) conn(ctx context.Context, addr string) (*upstreamCon
 		c.used++
 		return c, nil
 	}
+	return t.dialConn(ctx, addr)
+}
+
+// dialConn opens a new connection to addr.
+func (t *upstreamTransport) dialConn(ctx context.Context, addr string) (*upstreamConn, error) {
 	nc, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	c = &upstreamConn{nc: nc, addr: addr, used: 1}
+	c := &upstreamConn{nc: nc, addr: addr, used: 1}
 	c.r.c = nc
 	c.br = bufio.NewReaderSize(&c.r, 4096)
 	c.bw = bufio.NewWriterSize(nc, 4096)
@@ -415,20 +426,4 @@ func (b *upstreamBody) finish(complete bool) {
 		return
 	}
 	c.nc.Close()
-}
-
-// hostPort adds HTTP's default port to a URL host that has none.
-func hostPort(host string) string {
-	if _, _, err := net.SplitHostPort(host); err == nil {
-		return host
-	}
-	return net.JoinHostPort(trimBrackets(host), "80")
-}
-
-// trimBrackets removes the brackets of an IPv6 literal.
-func trimBrackets(h string) string {
-	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
 }

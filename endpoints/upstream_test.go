@@ -506,3 +506,42 @@ func TestUpstreamBoundsIdleConnectionsOverall(t *testing.T) {
 		t.Fatalf("idleTotal = %d, want 1", tr.idleTotal)
 	}
 }
+
+func TestUpstreamRetryDialsWhenSeveralPooledConnectionsDied(t *testing.T) {
+	// Two requests arrive together, so two connections get pooled; the
+	// backend answers each once and closes it. The next request meets a
+	// dead pooled connection, and its retry must not take the other dead
+	// one.
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	var served atomic.Int64
+	url, conns := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if !readRequestHead(br) {
+			return
+		}
+		if served.Add(1) <= 2 { // the first two wait for each other
+			arrived.Done()
+			arrived.Wait()
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	tr := testUpstream(t)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { upstreamGet(t, tr, "GET", url+"/") })
+	}
+	wg.Wait()
+	tr.mu.Lock()
+	pooled := tr.idleTotal
+	tr.mu.Unlock()
+	if pooled != 2 {
+		t.Fatalf("%d connections pooled, want 2", pooled)
+	}
+	time.Sleep(20 * time.Millisecond) // let both closes arrive
+	if resp, body := upstreamGet(t, tr, "GET", url+"/"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("after the backend closed its idle connections: %d %q", resp.StatusCode, body)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("backend saw %d connections, want 3 (the retry dials)", n)
+	}
+}
