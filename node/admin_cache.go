@@ -52,13 +52,7 @@ func (ad *Admin) patchStageCache(r *http.Request) (int, any, error) {
 		if err := applyPatch(s.Cache, patch, &c); err != nil {
 			return err
 		}
-		var routes []string
-		if d := st.Deployment(s.APIID, s.DeploymentID); d != nil {
-			for _, op := range d.API.Operations() {
-				routes = append(routes, op.Key())
-			}
-		}
-		if err := c.Validate(routes); err != nil {
+		if err := c.Validate(deployedRoutes(st, s)); err != nil {
 			return err
 		}
 		s.Cache = c

@@ -245,6 +245,22 @@ func (ad *Admin) rollback(r *http.Request) (int, any, error) {
 	})
 }
 
+// deployedRoutes returns the route keys of the deployment stage s serves,
+// for checking per-route settings against them: nil when the deployment
+// is not known (nothing to check against), else a non-nil list, empty for
+// a deployment without routes (every per-route setting is then unknown).
+func deployedRoutes(st *configs.State, s *configs.Stage) []string {
+	d := st.Deployment(s.APIID, s.DeploymentID)
+	if d == nil {
+		return nil
+	}
+	routes := []string{}
+	for _, op := range d.API.Operations() {
+		routes = append(routes, op.Key())
+	}
+	return routes
+}
+
 func (ad *Admin) updateStage(r *http.Request, change func(*configs.State, *configs.Stage) error) (int, any, error) {
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()

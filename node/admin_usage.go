@@ -118,13 +118,6 @@ func (ad *Admin) patchStageSettings(r *http.Request) (int, any, error) {
 			next.RouteThrottles = nil
 		}
 		s.Throttle, s.RouteThrottles, s.WAF = next.Throttle, next.RouteThrottles, next.WAF
-		var routes []string
-		if d := st.Deployment(s.APIID, s.DeploymentID); d != nil {
-			routes = []string{}
-			for _, op := range d.API.Operations() {
-				routes = append(routes, op.Key())
-			}
-		}
-		return invalid("stage settings", configs.ValidateStageAccess(s, routes))
+		return invalid("stage settings", configs.ValidateStageAccess(s, deployedRoutes(st, s)))
 	})
 }
