@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/portico-gw/portico/endpoints/validate"
 	"github.com/portico-gw/portico/endpoints/waf"
 )
 
@@ -51,6 +52,25 @@ type Validation struct {
 	// Models maps a media type ("application/json", or "$default" for
 	// every other) to a model name of the API's models.
 	Models map[string]string `json:"models,omitempty"`
+}
+
+// ValidationSpec is v as the gateway compiles it (validate.Compile): each
+// content type's model name resolved to its schema in the API's models
+// (nil for a name that is not there, which Validate refuses). A nil v
+// validates nothing.
+func (a *API) ValidationSpec(v *Validation) validate.Spec {
+	if v == nil {
+		return validate.Spec{}
+	}
+	spec := validate.Spec{
+		RequiredQuery: v.RequiredQuery, RequiredHeaders: v.RequiredHeaders,
+		ValidateParams: v.Parameters, ValidateBody: v.Body,
+		Models: make(map[string]validate.Model, len(v.Models)),
+	}
+	for ct, name := range v.Models {
+		spec.Models[ct] = validate.Model{Name: name, Schema: a.Models[name]}
+	}
+	return spec
 }
 
 // AuthorizerType is the kind of a named authorizer.

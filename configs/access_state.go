@@ -96,14 +96,3 @@ func (s *State) CredentialList() []*Credential {
 	}
 	return sortByName(out, func(c *Credential) (string, string) { return c.Name, c.ID })
 }
-
-// PlansCovering lists the plans that cover a stage.
-func (s *State) PlansCovering(apiID, stage string) []*UsagePlan {
-	var out []*UsagePlan
-	for _, p := range s.PlanList() {
-		if p.Covers(apiID, stage) {
-			out = append(out, p)
-		}
-	}
-	return out
-}

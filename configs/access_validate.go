@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-gw/portico/endpoints/auth"
+	"github.com/portico-gw/portico/endpoints/limit"
 	"github.com/portico-gw/portico/endpoints/validate"
 	"github.com/portico-gw/portico/endpoints/waf"
 )
@@ -124,9 +126,15 @@ func (az *Authorizer) validate(p *problems, f string) {
 		if az.Type == AuthorizerRequest && len(az.IdentitySources) == 0 {
 			p.add(f+".identity_sources", "a REQUEST authorizer needs at least one identity source")
 		}
+		// Parsed as the gateway parses them (auth.NewExternal).
 		for i, s := range az.IdentitySources {
-			if !validIdentitySource(s, az.Type == AuthorizerToken) {
-				p.add(fmt.Sprintf("%s.identity_sources[%d]", f, i), "%q must be header.NAME or query.NAME (a TOKEN authorizer: a header)", s)
+			fi := fmt.Sprintf("%s.identity_sources[%d]", f, i)
+			src, err := auth.ParseIdentitySource(s)
+			switch {
+			case err != nil:
+				p.add(fi, "%s (API Gateway's method.request.header.NAME, method.request.querystring.NAME and $request.… spellings work too)", err)
+			case az.Type == AuthorizerToken && !src.Header:
+				p.add(fi, "%q: a TOKEN authorizer reads a header", s)
 			}
 		}
 		if az.TTL != nil && (az.TTL.D() < 0 || az.TTL.D() > MaxAuthorizerTTL) {
@@ -144,26 +152,6 @@ func (az *Authorizer) validate(p *problems, f string) {
 	default:
 		p.add(f+".type", "must be JWT, TOKEN or REQUEST, not %q", az.Type)
 	}
-}
-
-// validIdentitySource accepts the spellings the authorizer library
-// parses: header.X, query.X, method.request.header.X,
-// method.request.querystring.X, $request.header.X, $request.querystring.X.
-func validIdentitySource(s string, headerOnly bool) bool {
-	for _, pre := range []string{"method.request.", "$request."} {
-		s = strings.TrimPrefix(s, pre)
-	}
-	kind, name, ok := strings.Cut(s, ".")
-	if !ok || name == "" {
-		return false
-	}
-	switch kind {
-	case "header":
-		return headerNameRE.MatchString(name)
-	case "query", "querystring":
-		return !headerOnly
-	}
-	return false
 }
 
 func validateHeaderTargets(p *problems, f string, m map[string]string) {
@@ -224,6 +212,7 @@ func (a *API) validateOpAccess(p *problems, op Operation) {
 		return
 	}
 	vf := f + ".validation"
+	named := len(*p)
 	for i, q := range v.RequiredQuery {
 		if q == "" || len(q) > 128 {
 			p.add(fmt.Sprintf("%s.required_query[%d]", vf, i), "must be a query string name of 1-128 characters")
@@ -234,6 +223,16 @@ func (a *API) validateOpAccess(p *problems, op Operation) {
 			p.add(fmt.Sprintf("%s.required_headers[%d]", vf, i), "%q is not a valid header name", h)
 		}
 	}
+	// The rest of what the gateway's compile refuses (blank or repeated
+	// names, malformed, parameterized or repeated content types), by the
+	// gateway's own check; the schemas were compiled above, once per
+	// model. It reports one problem, so it waits until the names pass
+	// the checks above rather than report an empty one twice.
+	if len(*p) == named {
+		if err := validate.CheckSpec(a.ValidationSpec(v)); err != nil {
+			p.add(vf, "%s", err)
+		}
+	}
 	if !v.Parameters && (len(v.RequiredQuery) > 0 || len(v.RequiredHeaders) > 0) {
 		p.add(vf+".parameters", "must be true for required_query and required_headers to be checked")
 	}
@@ -241,9 +240,6 @@ func (a *API) validateOpAccess(p *problems, op Operation) {
 		p.add(vf+".models", "body validation needs at least one model")
 	}
 	for _, ct := range slices.Sorted(maps.Keys(v.Models)) {
-		if ct != "$default" && (!strings.Contains(ct, "/") || strings.ContainsAny(ct, " ;,")) {
-			p.add(vf+".models["+strconv.Quote(ct)+"]", "must be a media type such as application/json, or $default")
-		}
 		if _, ok := a.Models[v.Models[ct]]; !ok {
 			p.add(vf+".models["+strconv.Quote(ct)+"]", "no model named %q in models", v.Models[ct])
 		}
@@ -308,21 +304,15 @@ func (pl *UsagePlan) Validate() error {
 		if q.Limit <= 0 || q.Limit > MaxQuotaLimit {
 			p.add("quota.limit", "must be between 1 and %d", int64(MaxQuotaLimit))
 		}
-		switch q.Period {
-		case QuotaDay:
-			if q.Offset != 0 {
-				p.add("quota.offset", "must be 0 for a DAY quota")
-			}
-		case QuotaWeek:
-			if q.Offset < 0 || q.Offset > 6 {
-				p.add("quota.offset", "must be between 0 (Sunday) and 6 for a WEEK quota")
-			}
-		case QuotaMonth:
-			if q.Offset < 0 || q.Offset > 27 {
-				p.add("quota.offset", "must be between 0 and 27 days for a MONTH quota")
-			}
-		default:
-			p.add("quota.period", "must be DAY, WEEK or MONTH, not %q", q.Period)
+		// The period and offset by the limiter's own rules. Its limit
+		// rule is stood in for by 1: the limit, an int64 here, is
+		// checked above. Offset 0 suits every period, so the first
+		// call faults only the period.
+		period := limit.Period(q.Period)
+		if err := limit.ValidateQuota(1, period, 0); err != nil {
+			p.add("quota.period", "%s", err)
+		} else if err := limit.ValidateQuota(1, period, q.Offset); err != nil {
+			p.add("quota.offset", "%s", err)
 		}
 	}
 	for i, s := range pl.Stages {

@@ -285,9 +285,9 @@ func (n *Node) Validate() error {
 	if (n.Regional.CertFile == "") != (n.Regional.KeyFile == "") {
 		p.add("regional.cert_file", "cert_file and key_file must be set together")
 	}
-	if t := n.DefaultThrottle; t != nil && t.RateLimit != 0 {
-		t.validate(&p, "default_throttle")
-	}
+	// rate_limit 0 turns the level off, but the burst must still be in
+	// range (validate asks for none then).
+	n.DefaultThrottle.validate(&p, "default_throttle")
 	if n.ShutdownGrace < 0 {
 		p.add("shutdown_grace", "must not be negative")
 	}

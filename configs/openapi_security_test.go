@@ -322,10 +322,11 @@ func importValid(t *testing.T, doc, region string) *API {
 	if err := a.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	// Every model compiles on its own, as the gateway compiles it.
-	for name, m := range a.Models {
-		if err := validate.CheckSchema(name, m); err != nil {
-			t.Errorf("model %s does not compile standalone: %v\n%s", name, err, m)
+	// Every operation's request validator compiles as the gateway
+	// compiles it.
+	for _, op := range a.Operations() {
+		if _, err := validate.Compile(a.ValidationSpec(op.Access.Validation)); err != nil {
+			t.Errorf("%s: validation does not compile: %v", op.Field, err)
 		}
 	}
 	return a

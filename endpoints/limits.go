@@ -125,15 +125,7 @@ func compileValidation(api *configs.API, op configs.Operation) (*validation, err
 	if vc == nil || (!vc.Parameters && !vc.Body) {
 		return nil, nil
 	}
-	spec := validate.Spec{
-		RequiredQuery: vc.RequiredQuery, RequiredHeaders: vc.RequiredHeaders,
-		ValidateParams: vc.Parameters, ValidateBody: vc.Body,
-		Models: map[string]validate.Model{},
-	}
-	for ct, name := range vc.Models {
-		spec.Models[ct] = validate.Model{Name: name, Schema: api.Models[name]}
-	}
-	v, err := validate.Compile(spec)
+	v, err := validate.Compile(api.ValidationSpec(vc))
 	if err != nil {
 		return nil, err
 	}

@@ -126,7 +126,7 @@ type Target struct {
 type External struct {
 	url      string
 	typ      ExternalType
-	sources  []identitySource
+	sources  []IdentitySource
 	ttl      time.Duration
 	timeout  time.Duration
 	ctxHdr   map[string]string
@@ -137,9 +137,11 @@ type External struct {
 	cache    *resultCache
 }
 
-type identitySource struct {
-	header bool   // else query
-	name   string // canonical header name, or query key
+// IdentitySource is one parsed identity source: a request header or a
+// query string value.
+type IdentitySource struct {
+	Header bool   // else query
+	Name   string // canonical header name, or query key
 }
 
 // NewExternal validates cfg and returns an authorizer.
@@ -173,7 +175,7 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 		srcs = []string{"header.Authorization"}
 	}
 	for _, s := range srcs {
-		src, err := parseIdentitySource(s)
+		src, err := ParseIdentitySource(s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("identity_sources: %w", err))
 			continue
@@ -182,7 +184,7 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 	}
 	switch a.typ {
 	case ExternalToken:
-		if len(a.sources) != 1 || !a.sources[0].header {
+		if len(a.sources) != 1 || !a.sources[0].Header {
 			errs = append(errs, errors.New("identity_sources: a TOKEN authorizer takes exactly one header"))
 		}
 	case ExternalRequest:
@@ -220,7 +222,13 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 	return a, nil
 }
 
-func parseIdentitySource(s string) (identitySource, error) {
+// ParseIdentitySource parses one of the identity source spellings
+// ExternalConfig.IdentitySources accepts: header.NAME, query.NAME,
+// method.request.header.NAME, method.request.querystring.NAME,
+// $request.header.NAME or $request.querystring.NAME. A header name must
+// be an RFC 9110 token; it is returned canonical. The config layer calls
+// it to refuse what NewExternal would.
+func ParseIdentitySource(s string) (IdentitySource, error) {
 	for _, p := range []struct {
 		prefix string
 		header bool
@@ -231,14 +239,14 @@ func parseIdentitySource(s string) (identitySource, error) {
 		if name, ok := strings.CutPrefix(s, p.prefix); ok && name != "" {
 			if p.header {
 				if !validHeaderName(name) {
-					return identitySource{}, fmt.Errorf("%q: bad header name", s)
+					return IdentitySource{}, fmt.Errorf("%q: bad header name", s)
 				}
 				name = http.CanonicalHeaderKey(name)
 			}
-			return identitySource{header: p.header, name: name}, nil
+			return IdentitySource{Header: p.header, Name: name}, nil
 		}
 	}
-	return identitySource{}, fmt.Errorf("%q: not header.NAME or query.NAME", s)
+	return IdentitySource{}, fmt.Errorf("%q: not header.NAME or query.NAME", s)
 }
 
 // HeaderNames lists the headers ContextToHeaders sets, sorted.
@@ -251,22 +259,22 @@ func (a *External) Authorize(ctx context.Context, r *http.Request, t Target) (Id
 	values := make([]string, len(a.sources))
 	for i, s := range a.sources {
 		var v string
-		if s.header {
-			v = r.Header.Get(s.name)
+		if s.Header {
+			v = r.Header.Get(s.Name)
 		} else {
 			if query == nil {
 				query = r.URL.Query()
 			}
-			if vs := query[s.name]; len(vs) > 0 {
+			if vs := query[s.Name]; len(vs) > 0 {
 				v = vs[0]
 			}
 		}
 		if v == "" {
 			kind := "query"
-			if s.header {
+			if s.Header {
 				kind = "header"
 			}
-			return Identity{}, fail(KindUnauthorized, "identity source "+kind+" "+s.name+" is missing")
+			return Identity{}, fail(KindUnauthorized, "identity source "+kind+" "+s.Name+" is missing")
 		}
 		values[i] = v
 	}
@@ -496,13 +504,13 @@ func (a *External) event(r *http.Request, t Target, values []string) any {
 // callers an authorizer tells apart never share a cached answer.
 func SplitIdentitySources(sources []string) (headers, query []string) {
 	for _, s := range sources {
-		src, err := parseIdentitySource(s)
+		src, err := ParseIdentitySource(s)
 		switch {
 		case err != nil:
-		case src.header:
-			headers = append(headers, src.name)
+		case src.Header:
+			headers = append(headers, src.Name)
 		default:
-			query = append(query, src.name)
+			query = append(query, src.Name)
 		}
 	}
 	return headers, query

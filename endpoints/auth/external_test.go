@@ -354,8 +354,37 @@ func TestNewExternalValidates(t *testing.T) {
 		}
 	}
 	a, err := NewExternal(ExternalConfig{URL: "http://127.0.0.1:1"})
-	if err != nil || a.typ != ExternalToken || a.sources[0].name != "Authorization" || a.timeout != DefaultExternalTimeout || a.cache != nil {
+	if err != nil || a.typ != ExternalToken || a.sources[0].Name != "Authorization" || a.timeout != DefaultExternalTimeout || a.cache != nil {
 		t.Fatalf("defaults: %v %+v", err, a)
+	}
+}
+
+func TestParseIdentitySource(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want IdentitySource
+		ok   bool
+	}{
+		{"header.x-token", IdentitySource{Header: true, Name: "X-Token"}, true},
+		{"method.request.header.Authorization", IdentitySource{Header: true, Name: "Authorization"}, true},
+		{"$request.header.Cookie", IdentitySource{Header: true, Name: "Cookie"}, true},
+		{"query.token", IdentitySource{Name: "token"}, true},
+		{"method.request.querystring.token", IdentitySource{Name: "token"}, true},
+		{"$request.querystring.token", IdentitySource{Name: "token"}, true},
+		// Mixed spellings the gateway does not read.
+		{"method.request.query.token", IdentitySource{}, false},
+		{"querystring.token", IdentitySource{}, false},
+		{"$request.query.token", IdentitySource{}, false},
+		{"method.request.$request.header.X", IdentitySource{}, false},
+		{"header.", IdentitySource{}, false},
+		{"header.X Token", IdentitySource{}, false},
+		{"context.sourceIp", IdentitySource{}, false},
+	} {
+		got, err := ParseIdentitySource(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseIdentitySource(%q) = %+v, %v; want %+v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
 	}
 }
 

@@ -63,6 +63,21 @@ type model struct {
 // even when ValidateBody is false, so that a bad one is reported now. An
 // error names the offending parameter or model and the problem.
 func Compile(spec Spec) (*Validator, error) {
+	return compile(spec, compileSchema)
+}
+
+// CheckSpec reports the first problem Compile would find in spec other
+// than in a model's schema: a blank or repeated parameter name, or a
+// content type that is malformed, has parameters or is listed twice. It
+// compiles nothing, for config validation, which checks each schema once
+// with CheckSchema rather than once per method that uses it.
+func CheckSpec(spec Spec) error {
+	_, err := compile(spec, func(json.RawMessage) (*jsonschema.Schema, error) { return nil, nil })
+	return err
+}
+
+// compile is Compile with the schema compiler as a parameter.
+func compile(spec Spec, compileModel func(json.RawMessage) (*jsonschema.Schema, error)) (*Validator, error) {
 	v := &Validator{
 		checkParams: spec.ValidateParams,
 		checkBody:   spec.ValidateBody,
@@ -100,7 +115,7 @@ func Compile(spec Spec) (*Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %w", m.Name, err)
 		}
-		sch, err := compileSchema(m.Schema)
+		sch, err := compileModel(m.Schema)
 		if err != nil {
 			return nil, fmt.Errorf("model %q for %q: %w", m.Name, ct, err)
 		}
