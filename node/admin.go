@@ -145,9 +145,8 @@ func (ad *Admin) Handler() http.Handler {
 	if ad.metrics != nil {
 		mux.Handle("/metrics", ad.metrics)
 	}
-	// Go's runtime profiles, for the operator (the admin listener is
-	// loopback-bound by default) and for building the PGO profile the
-	// binary is compiled with (scripts/pgo-profile).
+	// Go's runtime profiles (CPU, heap, goroutines, traces), for the
+	// operator: the admin listener is loopback-bound by default.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

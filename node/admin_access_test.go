@@ -394,3 +394,17 @@ func TestStageSettingsPatch(t *testing.T) {
 		t.Fatalf("a rejected patch changed the stage: waf %+v throttle %+v", st.WAF, st.Throttle)
 	}
 }
+
+// TestPprofRoutes checks that the admin handler serves Go's runtime
+// profiles. The routes need no store, so no node is started.
+func TestPprofRoutes(t *testing.T) {
+	t.Parallel()
+	h := (&Admin{log: slog.New(slog.NewTextHandler(logWriter{t}, nil)), now: time.Now}).Handler()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("GET %s = %d, %d bytes: %.200s", path, rec.Code, rec.Body.Len(), rec.Body.String())
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -189,35 +188,10 @@ func (c *cli) apiClient(ctx context.Context, ref string) (*Client, string, error
 	return cl, id, err
 }
 
-// resolveAPI accepts an API id or a unique API name.
+// resolveAPI accepts an API id or a unique API name; when neither names
+// one, the error wraps errNoSuch.
 func (c *cli) resolveAPI(ctx context.Context, cl *Client, ref string) (string, error) {
-	if ref == "" {
-		return "", errors.New("--api is required (an API id or name)")
-	}
-	var list struct {
-		APIs []*configs.API `json:"apis"`
-	}
-	// A consistent read: an API applied a moment ago through another node
-	// is found even if this node has not applied it yet.
-	if err := cl.Do(ctx, "GET", "/v1/apis?consistent", nil, &list); err != nil {
-		return "", err
-	}
-	var byName []string
-	for _, a := range list.APIs {
-		if a.ID == ref {
-			return a.ID, nil
-		}
-		if a.Name == ref {
-			byName = append(byName, a.ID)
-		}
-	}
-	switch len(byName) {
-	case 1:
-		return byName[0], nil
-	case 0:
-		return "", fmt.Errorf("no API has the id or name %q", ref)
-	}
-	return "", fmt.Errorf("several APIs are named %q (%s); pass an id", ref, strings.Join(byName, ", "))
+	return apiRefs.resolve(ctx, cl, ref)
 }
 
 func readDefinition(file string) ([]byte, error) {

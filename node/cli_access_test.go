@@ -132,3 +132,31 @@ func TestAccessCLI(t *testing.T) {
 		t.Errorf("credentials list -o json after delete = %q", out)
 	}
 }
+
+// TestUsageCLIKeyLookup checks that `usage --key` asks for a key by id
+// only when nothing has that id or name (a deleted key's counts stay),
+// and fails on a name two keys share instead of reporting no requests.
+func TestUsageCLIKeyLookup(t *testing.T) {
+	t.Parallel()
+	tn := startNode(t, t.TempDir())
+	var plan planView
+	tn.mustDo("POST", "/v1/plans", planRequest{Name: "gold"}, &plan)
+	var ids []string
+	for range 2 {
+		var k keyCreated
+		tn.mustDo("POST", "/v1/keys", map[string]string{"name": "twin", "plan_id": plan.ID}, &k)
+		ids = append(ids, k.ID)
+	}
+
+	code, out, errOut := tn.run("usage", "--plan", "gold", "--key", "twin")
+	if code != 1 || strings.Contains(out, "total:") ||
+		!strings.Contains(errOut, `several API keys are named "twin"`) || !strings.Contains(errOut, ids[0]) || !strings.Contains(errOut, ids[1]) {
+		t.Errorf("usage --key with a shared name: exit %d, stdout %q, stderr %q; want exit 1 naming both keys", code, out, errOut)
+	}
+
+	// A key that is gone is asked for by its id.
+	code, out, errOut = tn.run("usage", "--plan", "gold", "--key", "zzzzzzzzzz")
+	if code != 0 || !strings.Contains(out, "total: 0 request(s)") {
+		t.Errorf("usage --key with a deleted key's id: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

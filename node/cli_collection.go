@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,6 +29,19 @@ type collection[T any] struct {
 	enabled func(T) bool
 }
 
+// apiRefs is the APIs as the command line names them (resolveAPI in
+// cli.go): only the id and name of each are decoded.
+var apiRefs = collection[apiRef]{
+	noun: "API", path: "/v1/apis", field: "apis", arg: "API", flag: "api",
+	ident: func(a apiRef) (string, string) { return a.ID, a.Name },
+}
+
+// apiRef is what resolving an API reads of each in GET /v1/apis.
+type apiRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // list reads the collection; query, when set, starts with "?".
 func (k collection[T]) list(ctx context.Context, cl *Client, query string) ([]T, error) {
 	var res map[string]json.RawMessage
@@ -43,11 +57,25 @@ func (k collection[T]) list(ctx context.Context, cl *Client, query string) ([]T,
 	return items, nil
 }
 
+// errNoSuch is what resolve's error wraps (errors.Is) when nothing has
+// the id or name: the one failure a caller may take as "gone" and fall
+// back on using ref as an id. A name held by several, a missing flag or
+// an admin API that cannot be read are other errors.
+var errNoSuch = errors.New("no such id or name")
+
+// noSuchError is errNoSuch with the message that names what was looked
+// for.
+type noSuchError struct{ msg string }
+
+func (e noSuchError) Error() string { return e.msg }
+func (e noSuchError) Unwrap() error { return errNoSuch }
+
 // resolve finds the one id that ref names: an id, else a unique name. It
 // reads consistently, so what another node stored a moment ago is found.
+// When nothing has that id or name, the error wraps errNoSuch.
 func (k collection[T]) resolve(ctx context.Context, cl *Client, ref string) (string, error) {
 	if ref == "" && k.flag != "" {
-		return "", fmt.Errorf("--%s is required (a %s id or name)", k.flag, k.noun)
+		return "", fmt.Errorf("--%s is required (%s %s id or name)", k.flag, article(k.noun), k.noun)
 	}
 	items, err := k.list(ctx, cl, "?consistent")
 	if err != nil {
@@ -67,9 +95,18 @@ func (k collection[T]) resolve(ctx context.Context, cl *Client, ref string) (str
 	case 1:
 		return byName[0], nil
 	case 0:
-		return "", fmt.Errorf("no %s has the id or name %q", k.noun, ref)
+		return "", noSuchError{fmt.Sprintf("no %s has the id or name %q", k.noun, ref)}
 	}
 	return "", fmt.Errorf("several %ss are named %q (%s); pass an id", k.noun, ref, strings.Join(byName, ", "))
+}
+
+// article is "an" before a noun that starts with a vowel letter ("an API
+// key"), else "a" ("a usage plan").
+func article(noun string) string {
+	if noun != "" && strings.ContainsRune("AEIOUaeiou", rune(noun[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // call sends method to the item ref names, decoding the answer into out,

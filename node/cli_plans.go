@@ -104,10 +104,10 @@ func (c *cli) plansStageCmd(attach bool) *cobra.Command {
 			}
 			apiID, err := c.resolveAPI(cmd.Context(), cl, api)
 			if err != nil {
-				if attach || api == "" {
+				if attach || !errors.Is(err, errNoSuch) {
 					return err
 				}
-				apiID = api // the API may be gone: detach by id
+				apiID = api // the API is gone: detach by id
 			}
 			id, err := usagePlans.resolve(cmd.Context(), cl, plan)
 			if err != nil {

@@ -42,10 +42,14 @@ Days without requests are left out. The counts are read from the Raft leader.`,
 			}
 			q := url.Values{"consistent": {"1"}, "plan": {id}}
 			if key != "" {
-				// A key's id, or the name of a key that still exists.
+				// A key's id, or the name of a key that still exists; a
+				// ref that names no key is taken as a deleted key's id.
 				kid, err := apiKeys.resolve(cmd.Context(), cl, key)
-				if err != nil {
+				switch {
+				case errors.Is(err, errNoSuch):
 					kid = key
+				case err != nil:
+					return err
 				}
 				q.Set("key", kid)
 			}

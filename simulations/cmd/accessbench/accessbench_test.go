@@ -221,29 +221,6 @@ func TestRunOrder(t *testing.T) {
 	}
 }
 
-func TestThrottleHint(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		res  harness.WrkResult
-		hint bool
-	}{
-		// Seen on the project's machine: an open route at 15k rps under
-		// the 10k/s default.
-		{"at the default throttle", harness.WrkResult{Requests: 76599, Non2xx: 22123, Elapsed: 5020 * time.Millisecond}, true},
-		// Seen too: a key route's first lease round, from idle.
-		{"a few errors", harness.WrkResult{Requests: 81361, Non2xx: 1454, Elapsed: 5 * time.Second}, false},
-		{"no errors", harness.WrkResult{Requests: 50000, Elapsed: 5 * time.Second}, false},
-		{"mostly errors", harness.WrkResult{Requests: 100000, Non2xx: 99000, Elapsed: 5 * time.Second}, false},
-		{"no time", harness.WrkResult{Requests: 1, Non2xx: 1}, false},
-	}
-	for _, tt := range tests {
-		if got := throttleHint(tt.res); (got != "") != tt.hint {
-			t.Errorf("%s: throttleHint = %q, want a hint: %v", tt.name, got, tt.hint)
-		}
-	}
-}
-
 func TestReport(t *testing.T) {
 	t.Parallel()
 	run := func(rps float64, p50 time.Duration) harness.WrkResult {

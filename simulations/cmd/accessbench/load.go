@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/simulations/harness"
 )
 
@@ -41,8 +40,8 @@ func measure(ctx context.Context, w *harness.Wrk, r *route, label string, d time
 	}
 	switch {
 	case res.Non2xx > 0 && kind == measuredRun:
-		return res, fmt.Errorf("%s %s: %d of %d responses had status ≥ 400 (raw output: %s, kept with -keep), so the numbers would not measure successful answers%s",
-			t.Name, label, res.Non2xx, res.Requests, filepath.Base(raw), throttleHint(res))
+		return res, fmt.Errorf("%s %s: %d of %d responses had status ≥ 400 (raw output: %s, kept with -keep), so the numbers would not measure successful answers",
+			t.Name, label, res.Non2xx, res.Requests, filepath.Base(raw))
 	case res.Non2xx > 0:
 		w.Log.Info("error statuses before measuring", "target", t.Name, "run", label, "errors", res.Non2xx, "requests", res.Requests)
 	}
@@ -51,26 +50,6 @@ func measure(ctx context.Context, w *harness.Wrk, r *route, label string, d time
 		w.LogResult(t, label, res)
 	}
 	return res, nil
-}
-
-// throttleHint explains a run whose successful answers came at the
-// node group's default throttle, which every stage of a cluster shares
-// and a node config cannot raise: a closed-loop load above it is
-// answered 429 THROTTLED. It is empty for other runs.
-func throttleHint(res harness.WrkResult) string {
-	if res.Elapsed <= 0 || res.Non2xx <= 0 {
-		return ""
-	}
-	// A full bucket admits its burst on top of the rate once per run.
-	ok := float64(res.Requests-res.Non2xx) / res.Elapsed.Seconds()
-	rate, burst := float64(configs.DefaultRateLimit), float64(configs.DefaultBurstLimit)
-	hi := rate + burst/res.Elapsed.Seconds()
-	if ok < 0.9*rate || ok > 1.1*hi {
-		return ""
-	}
-	return fmt.Sprintf("; the %.0f successful answers per second match the node group's default throttle "+
-		"(configs.DefaultRateLimit %.0f/s, burst %.0f), so the others were most likely 429 THROTTLED: "+
-		"the node serves more than that limit admits", ok, rate, burst)
 }
 
 // redact replaces the values of credential headers in wrk arguments, for
