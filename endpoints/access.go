@@ -223,8 +223,11 @@ func authError(err error) *gatewayError {
 
 // firewall returns the node's compiled WAF for a stage's settings; the
 // same settings keep the same firewall (and its rate counters) across
-// rebuilds. The endpoint that asks first supplies the client address
-// and blocking hooks; they are the same on every endpoint of a node.
+// rebuilds. The endpoint that asks first supplies the client address,
+// path and blocking hooks; they are the same on every endpoint of a node.
+// Rate rules match their path_prefix against the path within the API
+// (after the stage, or a custom domain's base path), as routes are
+// written.
 func (a *Access) firewall(g *Gateway, apiID, stage string, cfg *configs.WAF, uses *[]string) (*waf.Firewall, error) {
 	b, _ := json.Marshal(cfg) // plain data always marshals
 	sum := sha256.Sum256(append([]byte(apiID+"\x00"+stage+"\x00"), b...))
@@ -233,9 +236,20 @@ func (a *Access) firewall(g *Gateway, apiID, stage string, cfg *configs.WAF, use
 		return waf.New(*cfg, waf.Options{
 			Logger:   a.log.With("api", apiID, "stage", stage),
 			ClientIP: func(r *http.Request) netip.Addr { return g.originOf(r).addr },
+			Path:     func(w http.ResponseWriter, _ *http.Request) string { return exchangeOf(w).apiPath },
 			Block: func(w http.ResponseWriter, r *http.Request, why waf.Reason) {
 				ex := exchangeOf(w)
-				a.log.Info("request blocked by waf", "request_id", ex.id, "api", apiID, "stage", stage, "rule", why.String())
+				// IP list and rate blocks at debug, as waf logs their
+				// matches, so a flood does not flood the log.
+				level := slog.LevelInfo
+				switch why.Kind {
+				case waf.KindIPDeny, waf.KindIPAllow, waf.KindRate:
+					level = slog.LevelDebug
+				}
+				if ctx := r.Context(); a.log.Enabled(ctx, level) {
+					a.log.LogAttrs(ctx, level, "request blocked by waf", slog.String("request_id", ex.id),
+						slog.String("api", apiID), slog.String("stage", stage), slog.String("rule", why.String()))
+				}
 				writeError(w, ex.id, errWAFFiltered)
 			},
 		})

@@ -902,6 +902,55 @@ func TestStageWAFRunsBeforeRoutingAndPreflight(t *testing.T) {
 	}
 }
 
+// TestStageWAFRateRuleMatchesPathWithinAPI: a rate rule's path_prefix is
+// the path within the API, as routes are written: {path_prefix: /items}
+// limits /prod/items (the stage's path) and leaves /prod/other alone.
+func TestStageWAFRateRuleMatchesPathWithinAPI(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t)
+	def := `
+name: waf-rate
+resources:
+  - path: /items
+    methods:
+      GET: {integration: {type: HTTP_PROXY, uri: "http://${stageVariables.backend}/items"}}
+  - path: /other
+    methods:
+      GET: {integration: {type: HTTP_PROXY, uri: "http://${stageVariables.backend}/other"}}
+`
+	st := buildState(t, apiDef{id: "wafrate001", def: def, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
+	st = withStage(t, st, "wafrate001", "prod", func(s *configs.Stage) {
+		s.WAF = &configs.WAF{RateRules: []waf.RateRule{{Limit: 2, Window: waf.Duration(time.Hour), PathPrefix: "/items"}}}
+	})
+	lg := startRegional(t, st, nil)
+	for i, step := range []struct {
+		target string
+		status int
+	}{
+		{"/prod/items", 200},
+		{"/prod/other", 200},
+		{"/prod/items", 200},
+		{"/prod/items", 403}, // the third within the window
+		{"/prod/other", 200}, // not scoped by the rule
+		{"/prod/other", 200},
+		{"/prod/items?id=1", 403},
+	} {
+		a := lg.do(t, "GET", "wafrate001", step.target, nil, nil)
+		if step.status == 403 {
+			if msg := a.gatewayError(t, 403); msg != "Forbidden" {
+				t.Errorf("step %d %s: message %q, want Forbidden", i, step.target, msg)
+			}
+			continue
+		}
+		if a.status != step.status {
+			t.Fatalf("step %d %s: status %d, want %d; body %q", i, step.target, a.status, step.status, a.body)
+		}
+	}
+	if n := b.hits.Load(); n != 5 {
+		t.Errorf("backend hits %d, want 5 (the blocked requests never reach it)", n)
+	}
+}
+
 // originAPI has one route per access step; none may run on an origin.
 const originAPI = `
 name: guarded
@@ -1075,6 +1124,47 @@ func TestCacheKeysOnSigV4Caller(t *testing.T) {
 				t.Errorf("caller %s's repeat: X-Cache %q, want a hit", c.akid, xc)
 			}
 		}
+	}
+}
+
+// TestCacheHitsForHeaderSignedSigV4Caller: a SigV4 signature in the
+// Authorization header is made anew for every request, so the cache of
+// an AWS_IAM route keys on the verified caller, not on that header: a
+// caller's second, separately signed request is a hit, and another
+// caller still gets only its own answers.
+func TestCacheHitsForHeaderSignedSigV4Caller(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t)
+	st := buildState(t, apiDef{id: "sigcache02", def: sigAPI, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
+	st = withStage(t, st, "sigcache02", "prod", func(s *configs.Stage) { s.Cache = &configs.StageCache{Enabled: true} })
+	const otherAKID, otherSecret = "PKIAOTHERCALLER00002", "another/SeCrEt/0123456789abcdefghijklmnoq"
+	st = st.WithCredential(st.Index+1, &configs.Credential{ID: sigAKID, Name: "a", Secret: sigSecret, Enabled: true})
+	st = st.WithCredential(st.Index+1, &configs.Credential{ID: otherAKID, Name: "b", Secret: otherSecret, Enabled: true})
+	lg := startRegional(t, st, nil)
+
+	attempt := 0
+	signed := func(akid, secret string) (seen, string) {
+		// Each request is signed on its own; X-Attempt makes every
+		// signature unique even within one second (no replay).
+		attempt++
+		req := newRequest(t, "GET", "sigcache02", "/prod/items", hdr("X-Attempt", strconv.Itoa(attempt)), nil)
+		signV4(t, req, nil, akid, secret, "execute-api", testRegion)
+		a := lg.send(t, req)
+		return a.backendSaw(t), a.header.Get("X-Cache")
+	}
+	for round := range 2 {
+		for _, c := range []struct{ akid, secret string }{{sigAKID, sigSecret}, {otherAKID, otherSecret}} {
+			s, xc := signed(c.akid, c.secret)
+			if !strings.Contains(s.Header.Get("Authorization"), "Credential="+c.akid+"/") {
+				t.Fatalf("round %d: caller %s got the answer made for %q (X-Cache %q)", round, c.akid, s.Header.Get("Authorization"), xc)
+			}
+			if hit := strings.HasPrefix(xc, "Hit"); hit != (round == 1) {
+				t.Errorf("round %d, caller %s: X-Cache %q; want a miss first and a hit on the second signed request", round, c.akid, xc)
+			}
+		}
+	}
+	if n := b.hits.Load(); n != 2 {
+		t.Errorf("backend hits %d, want 2 (one per caller)", n)
 	}
 }
 

@@ -18,7 +18,6 @@ type accessRoute struct {
 	g      *Gateway
 	region string // the API's home region
 
-	kind     configs.AuthorizationType
 	jwt      *auth.JWT
 	external *auth.External
 	sigv4    *auth.SigV4
@@ -38,15 +37,17 @@ type accessRoute struct {
 	next http.Handler
 }
 
-// compileAccess wraps next in the operation's access steps, or returns
-// next itself when the operation has none (an origin never has any: the
-// edge that forwarded the request ran them).
+// compileAccess wraps next in the operation's access steps. On an edge,
+// regional or private endpoint it always returns an accessRoute, even for
+// an operation with nothing to check (the steps it does not need are
+// skipped per request); on an origin it returns next itself: the edge
+// that forwarded the request ran them.
 func (g *Gateway) compileAccess(apiID string, api *configs.API, s *configs.Stage, op configs.Operation, next http.Handler, uses *[]string) (http.Handler, error) {
 	if g.cfg.Kind == KindOrigin {
 		return next, nil
 	}
 	ac := op.Access
-	ar := &accessRoute{g: g, region: api.HomeRegion, kind: ac.Authorization, keyRequired: ac.APIKeyRequired, apiID: apiID, stage: s.Name, resource: op.Path, scopes: ac.AuthorizationScopes, next: next}
+	ar := &accessRoute{g: g, region: api.HomeRegion, keyRequired: ac.APIKeyRequired, apiID: apiID, stage: s.Name, resource: op.Path, scopes: ac.AuthorizationScopes, next: next}
 	acc := g.access
 	switch ac.Authorization {
 	case configs.AuthJWT, configs.AuthCustom:

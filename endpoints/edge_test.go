@@ -1,8 +1,12 @@
 package endpoints
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go/http3"
 
@@ -117,11 +123,11 @@ resources:
       GET: {integration: {type: MOCK, status_code: 200, body: "mocked at the edge"}}
 `
 
-// edgeState is a state with the shop API on stage prod, caching with
-// the given settings.
-func edgeState(t testing.TB, backendAddr string, c *configs.StageCache) *configs.State {
+// edgeState is a state with the shop API (edgeAPI, with routes appended
+// to its resources) on stage prod, caching with the given settings.
+func edgeState(t testing.TB, backendAddr string, c *configs.StageCache, routes string) *configs.State {
 	t.Helper()
-	st := buildState(t, apiDef{id: "shop000001", def: edgeAPI, stages: prod(map[string]string{"backend": backendAddr})})
+	st := buildState(t, apiDef{id: "shop000001", def: edgeAPI + routes, stages: prod(map[string]string{"backend": backendAddr})})
 	s := *st.Stage("shop000001", "prod")
 	s.Cache = c
 	return st.WithStage(st.Index+1, &s)
@@ -150,6 +156,8 @@ type edgeRig struct {
 type rigOptions struct {
 	noOriginUDP bool // the origin listens on TCP only: UDP "does not get through"
 	cache       *configs.StageCache
+	routes      string                // YAML resources appended to edgeAPI's
+	credentials []*configs.Credential // SigV4 credentials in the state
 }
 
 func newEdgeRig(t *testing.T, o rigOptions) *edgeRig {
@@ -158,7 +166,11 @@ func newEdgeRig(t *testing.T, o rigOptions) *edgeRig {
 	if o.cache == nil {
 		o.cache = &configs.StageCache{Enabled: true, TTL: ttl(60 * time.Second), StaleIfError: configs.Duration(10 * time.Minute)}
 	}
-	r.src = newSource(edgeState(t, r.backend.Listener.Addr().String(), o.cache))
+	st := edgeState(t, r.backend.Listener.Addr().String(), o.cache, o.routes)
+	for _, c := range o.credentials {
+		st = st.WithCredential(st.Index+1, c)
+	}
+	r.src = newSource(st)
 	r.mtls = testMTLS(t)
 
 	var err error
@@ -422,6 +434,105 @@ func TestEdgeKeepsIdentitiesApart(t *testing.T) {
 	}
 }
 
+// TestEdgeKeepsSignedCallersApartAtBothTiers: on a cached AWS_IAM route
+// of an EDGE API, the caller the edge verified keys the entries of both
+// tiers. Two callers with presigned URLs (the credential in the query,
+// no identity header) never share an entry, neither at the edge nor at
+// the regional node, which runs no access steps and learns the caller
+// from the edge; and a caller's separately signed requests (a new
+// Authorization header every time) hit its own entries at both tiers.
+func TestEdgeKeepsSignedCallersApartAtBothTiers(t *testing.T) {
+	echo := newBackend(t)
+	const akidA, secretA = "PKIAEDGECALLERA00001", "edge/caller/A/0123456789abcdefghijklmnopq"
+	const akidB, secretB = "PKIAEDGECALLERB00001", "edge/caller/B/0123456789abcdefghijklmnopq"
+	r := newEdgeRig(t, rigOptions{
+		routes: `
+  - path: /signed/{id}
+    methods:
+      GET: {authorization: AWS_IAM, integration: {type: HTTP_PROXY, uri: "http://` + echo.Listener.Addr().String() + `/signed/{id}"}}
+`,
+		credentials: []*configs.Credential{
+			{ID: akidA, Name: "a", Secret: secretA, Enabled: true},
+			{ID: akidB, Name: "b", Secret: secretB, Enabled: true},
+		},
+	})
+	const target = "https://shop000001.edge." + testZone + "/prod/signed/1"
+	attempt := 0
+	// send signs one request for the caller (presigned or in the
+	// Authorization header) and returns X-Cache and the backend's
+	// request URI and Authorization, which name the caller it answered.
+	// The attempt query parameter makes each signature unique (a
+	// signature is accepted once); the cache does not key on it.
+	send := func(akid, secret string, presign bool) (xc, uri, authz string) {
+		t.Helper()
+		attempt++
+		req, err := http.NewRequest("GET", target+"?attempt="+strconv.Itoa(attempt), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds := aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}
+		empty := sha256.Sum256(nil)
+		if presign {
+			u, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req, hex.EncodeToString(empty[:]), "execute-api", testRegion, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req, err = http.NewRequest("GET", u, nil); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(empty[:]), "execute-api", testRegion, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.h2.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", req.URL, err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s seen
+		if res.StatusCode != 200 || json.Unmarshal(body, &s) != nil {
+			t.Fatalf("caller %s: status %d body %q", akid, res.StatusCode, body)
+		}
+		return res.Header.Get("X-Cache"), s.RequestURI, s.Header.Get("Authorization")
+	}
+	// check sends for the caller and wants X-Cache xc and an answer made
+	// for the caller.
+	check := func(step, akid, secret string, presign bool, want string) {
+		t.Helper()
+		xc, uri, authz := send(akid, secret, presign)
+		if !strings.Contains(uri, akid) && !strings.Contains(authz, "Credential="+akid+"/") {
+			t.Fatalf("%s: caller %s got the answer made for %s %q (X-Cache %q)", step, akid, uri, authz, xc)
+		}
+		if xc != want {
+			t.Errorf("%s: caller %s: X-Cache %q, want %q", step, akid, xc, want)
+		}
+	}
+
+	check("A's first", akidA, secretA, true, "Miss from edge, Miss from regional")
+	check("B's first", akidB, secretB, true, "Miss from edge, Miss from regional")
+	check("A again", akidA, secretA, true, "Hit from edge")
+	if n := echo.hits.Load(); n != 2 {
+		t.Fatalf("backend hits %d, want 2 (one per caller)", n)
+	}
+	// The edge's entries expire, the regional ones have not: each
+	// caller gets its own entry from the regional tier.
+	r.edgeNow.Advance(61 * time.Second)
+	check("B after edge expiry", akidB, secretB, true, "Miss from edge, Hit from regional")
+	check("A after edge expiry", akidA, secretA, true, "Miss from edge, Hit from regional")
+	// Signed in the Authorization header, anew for every request: still
+	// the caller's own entries, at the edge and at the regional tier.
+	check("A signed in the header", akidA, secretA, false, "Hit from edge")
+	r.edgeNow.Advance(61 * time.Second)
+	check("B signed in the header after edge expiry", akidB, secretB, false, "Miss from edge, Hit from regional")
+	check("B signed in the header again", akidB, secretB, false, "Hit from edge")
+	if n := echo.hits.Load(); n != 2 {
+		t.Errorf("backend hits %d, want 2 (one per caller)", n)
+	}
+}
+
 func TestEdgeOverHTTP3AndForgedClientAddress(t *testing.T) {
 	r := newEdgeRig(t, rigOptions{cache: &configs.StageCache{Enabled: false}})
 	pool := x509.NewCertPool()
@@ -433,6 +544,7 @@ func TestEdgeOverHTTP3AndForgedClientAddress(t *testing.T) {
 	req, _ := http.NewRequest("GET", "https://shop000001.edge."+testZone+"/prod/echo", nil)
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")
 	req.Header.Set(headerClientAddr, "203.0.113.10")
+	req.Header.Set(headerCaller, "forged-caller")
 	req.Header.Set(cache.HeaderEpoch, "999999")
 	res, err := h3.Do(req)
 	if err != nil {
@@ -539,7 +651,7 @@ resources:
 	s := *st.Stage("shop000003", "prod")
 	s.Cache = &configs.StageCache{Enabled: true, TTL: ttl(time.Minute)}
 	h := newRegional(t, newSource(st.WithStage(st.Index+1, &s))).Handler()
-	forged := http.Header{headerClientAddr: {"203.0.113.10"}, cache.HeaderEpoch: {"999999"}, headerRequestID: {"aaaaaaaaaaaaaaaaaaaa"}}
+	forged := http.Header{headerClientAddr: {"203.0.113.10"}, headerCaller: {"forged-caller"}, cache.HeaderEpoch: {"999999"}, headerRequestID: {"aaaaaaaaaaaaaaaaaaaa"}}
 	w := call(t, h, "GET", "shop000003", "/prod/echo", forged, nil)
 	if w.Code != 200 {
 		t.Fatalf("status %d %q", w.Code, w.Body.String())

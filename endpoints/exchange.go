@@ -57,9 +57,10 @@ type exchange struct {
 	// r.Body then reads these bytes.
 	bodyBytes []byte
 	bodyRead  bool
-	// identity is the caller (auth.Identity.CacheKey) once an authorizer
-	// or API key accepted the request, "" when none ran; the response
-	// cache keys on it.
+	// identity is the caller (auth.Identity.CacheKey) once an authorizer,
+	// API key or signature accepted the request, "" when none ran; on an
+	// origin, the edge's digest of it (see trustEdge). The response cache
+	// keys on it.
 	identity string
 
 	written bool  // the final header went out

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -32,10 +34,14 @@ import (
 const (
 	// headerClientAddr carries the client's IP address.
 	headerClientAddr = "X-Portico-Client-Addr"
+	// headerCaller carries the caller the edge's access steps accepted
+	// (exchange.identity) as callerDigest, so the regional cache keys its
+	// entries on the caller as the edge's does.
+	headerCaller = "X-Portico-Caller"
 )
 
 // internalHeaders are deleted from every request a client sends.
-var internalHeaders = []string{headerClientAddr, cache.HeaderEpoch}
+var internalHeaders = []string{headerClientAddr, headerCaller, cache.HeaderEpoch}
 
 // Upstreams lists the regional nodes an edge may forward to.
 type Upstreams interface {
@@ -191,6 +197,9 @@ func (f *forwarder) rewrite(pr *httputil.ProxyRequest) {
 	dropInternalHeaders(h)
 	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
 		h.Set(headerClientAddr, ip)
+	}
+	if ex.identity != "" {
+		h.Set(headerCaller, callerDigest(ex.identity))
 	}
 	h[headerRequestID] = ex.idValue[:]
 	if ex.cache != nil {
@@ -378,8 +387,12 @@ func (b *inflightBody) Close() error {
 
 // trustEdge takes, on an origin endpoint, what the forwarding edge says
 // about the request: the client's address (so X-Forwarded-For, the access
-// log and later policies see the client, not the edge) and the request
-// id (so one id follows the request through both tiers).
+// log and later policies see the client, not the edge), the request id
+// (so one id follows the request through both tiers) and the caller its
+// access steps accepted (so the cache keys on the caller here too, the
+// origin running no access steps of its own). On an origin,
+// exchange.identity is therefore the edge's callerDigest of the caller,
+// not the caller's auth.Identity.CacheKey: it only keys the cache.
 func trustEdge(r *http.Request, ex *exchange) {
 	if ip, err := netip.ParseAddr(r.Header.Get(headerClientAddr)); err == nil {
 		r.RemoteAddr = netip.AddrPortFrom(ip.Unmap(), 0).String()
@@ -388,7 +401,17 @@ func trustEdge(r *http.Request, ex *exchange) {
 		ex.id = id
 		ex.idValue[0] = id
 	}
+	ex.identity = r.Header.Get(headerCaller)
 	delete(r.Header, headerClientAddr)
+	delete(r.Header, headerCaller)
+}
+
+// callerDigest is how an edge names a caller (an auth.Identity.CacheKey)
+// to the regional node: fixed in size and always a valid header value,
+// whatever a JWT subject or an authorizer's principal holds.
+func callerDigest(identity string) string {
+	sum := sha256.Sum256([]byte(identity))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // dropInternalHeaders removes the headers only an edge may send from a

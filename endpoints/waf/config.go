@@ -81,9 +81,11 @@ type RateRule struct {
 	Window Duration `json:"window,omitempty"`
 	// Action is ActionBlock (the default) or ActionCount.
 	Action string `json:"action,omitempty"`
-	// PathPrefix, when set, scopes the rule to requests whose URL path (as
-	// the wrapped handler receives it) starts with it, byte for byte. It
-	// must start with "/".
+	// PathPrefix, when set, scopes the rule to requests whose path starts
+	// with it, byte for byte. The path is what Options.Path returns
+	// (r.URL.Path by default); in the gateway it is the path within the
+	// API, after the stage or the custom domain's base path: "/login"
+	// matches /prod/login. It must start with "/".
 	PathPrefix string `json:"path_prefix,omitempty"`
 }
 

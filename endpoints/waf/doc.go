@@ -40,7 +40,11 @@
 // of the window and the whole window), counts blocked requests too (a
 // client that keeps going over stays blocked), and tracks at most
 // Options.MaxTrackedAddresses addresses (default 100,000, about 15 MB),
-// forgetting the least recently seen. The clock is Options.Now.
+// forgetting the least recently seen. The clock is Options.Now. A rule
+// with a PathPrefix counts only the requests whose path starts with it;
+// the path comes from Options.Path (default: r.URL.Path), which a
+// gateway sets to the path within the API, after the stage or base path
+// (a prefix "/login" matches /prod/login).
 //
 // # Core Rule Set
 //

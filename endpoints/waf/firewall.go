@@ -24,6 +24,13 @@ type Options struct {
 	// address matches no IP list entry (so it fails IPAllow) and all
 	// requests with one share a single rate counter.
 	ClientIP func(*http.Request) netip.Addr
+	// Path returns the path a rate rule's PathPrefix is matched against;
+	// the default is r.URL.Path. A gateway that serves an API under a
+	// stage or base path (/prod/login) returns the path within the API
+	// (/login), as routes are written. It gets the ResponseWriter the
+	// firewall was handed, so it can read what the gateway recorded
+	// there. It is called only when some rate rule has a PathPrefix.
+	Path func(w http.ResponseWriter, r *http.Request) string
 	// Block answers a blocked request; the default writes 403 with the
 	// JSON body {"message":"Forbidden"}. The request body has not been
 	// read, or only partly.
@@ -119,6 +126,8 @@ type Firewall struct {
 	now      func() time.Time
 	log      *slog.Logger
 	clientIP func(*http.Request) netip.Addr
+	path     func(http.ResponseWriter, *http.Request) string
+	prefixed bool // some rate rule has a PathPrefix
 	block    func(http.ResponseWriter, *http.Request, Reason)
 	onMatch  func(*http.Request, Match)
 }
@@ -144,6 +153,7 @@ func New(cfg Config, opts Options) (*Firewall, error) {
 		now:      opts.Now,
 		log:      opts.Logger,
 		clientIP: opts.ClientIP,
+		path:     opts.Path,
 		block:    opts.Block,
 		onMatch:  opts.OnMatch,
 	}
@@ -155,6 +165,9 @@ func New(cfg Config, opts Options) (*Firewall, error) {
 	}
 	if f.clientIP == nil {
 		f.clientIP = remoteAddr
+	}
+	if f.path == nil {
+		f.path = urlPath
 	}
 	if f.block == nil {
 		f.block = forbidden
@@ -174,6 +187,7 @@ func New(cfg Config, opts Options) (*Firewall, error) {
 			count:   r.Action == ActionCount,
 			counter: newRateCounter(r.Limit, cmp.Or(r.Window.D(), DefaultRateWindow), maxAddrs),
 		})
+		f.prefixed = f.prefixed || r.PathPrefix != ""
 	}
 	if s := cfg.CoreRuleSet; s != nil {
 		if f.crs, err = sharedEngine(keyOf(*s)); err != nil {
@@ -212,8 +226,12 @@ func (f *Firewall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 	}
 	if len(f.rates) > 0 {
 		now := f.now()
+		var path string
+		if f.prefixed {
+			path = f.path(w, r)
+		}
 		for _, rr := range f.rates {
-			if rr.prefix != "" && !strings.HasPrefix(r.URL.Path, rr.prefix) {
+			if rr.prefix != "" && !strings.HasPrefix(path, rr.prefix) {
 				continue
 			}
 			if !rr.counter.hit(client, now) {
@@ -295,6 +313,9 @@ func remoteAddr(r *http.Request) netip.Addr {
 	a, _ := netip.ParseAddr(r.RemoteAddr)
 	return a
 }
+
+// urlPath is the default Options.Path.
+func urlPath(_ http.ResponseWriter, r *http.Request) string { return r.URL.Path }
 
 // forbidden is the default Options.Block.
 func forbidden(w http.ResponseWriter, _ *http.Request, _ Reason) {

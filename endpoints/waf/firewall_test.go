@@ -186,3 +186,70 @@ func TestRateRuleScopeAndCount(t *testing.T) {
 		t.Errorf("log lacks the matches:\n%s", logs)
 	}
 }
+
+// pathWriter is a ResponseWriter carrying the path within the API, as
+// a gateway's own writer records it before the firewall runs.
+type pathWriter struct {
+	http.ResponseWriter
+	apiPath string
+}
+
+// TestRateRulePathHook checks that PathPrefix is matched against what
+// Options.Path returns, given the ResponseWriter the firewall was handed:
+// a gateway serving the API under a stage passes /login for /prod/login.
+// Without a PathPrefix the hook is never called.
+func TestRateRulePathHook(t *testing.T) {
+	t.Parallel()
+	clock := newClock(t0)
+	var calls int
+	path := func(w http.ResponseWriter, r *http.Request) string {
+		calls++
+		pw, ok := w.(*pathWriter)
+		if !ok {
+			t.Errorf("Path got a %T, not the writer the firewall was handed", w)
+			return r.URL.Path
+		}
+		return pw.apiPath
+	}
+	f := newFirewall(t, Config{RateRules: []RateRule{{Limit: 1, PathPrefix: "/login"}}}, Options{Now: clock.Now, Path: path})
+	h := f.Wrap(&backend{})
+	send := func(full, apiPath string) int {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(&pathWriter{ResponseWriter: w, apiPath: apiPath}, fromAddr(httptest.NewRequest("GET", full, nil), "192.0.2.9:1"))
+		return w.Code
+	}
+	steps := []struct {
+		full, apiPath string
+		want          int
+	}{
+		{"/prod/login", "/login", http.StatusOK},        // 1: within the limit
+		{"/prod/items", "/items", http.StatusOK},        // not scoped
+		{"/prod/login", "/login", http.StatusForbidden}, // 2: over
+		{"/login/prod", "/prod", http.StatusOK},         // the URL path is not what counts
+	}
+	for i, s := range steps {
+		if c := send(s.full, s.apiPath); c != s.want {
+			t.Fatalf("step %d %s (API path %s): %d, want %d", i, s.full, s.apiPath, c, s.want)
+		}
+	}
+	if calls != len(steps) {
+		t.Errorf("Path called %d times, want %d", calls, len(steps))
+	}
+
+	// The default is the URL path.
+	def := newFirewall(t, Config{RateRules: []RateRule{{Limit: 1, PathPrefix: "/login"}}}, Options{Now: clock.Now}).Wrap(&backend{})
+	for i, want := range []int{http.StatusOK, http.StatusForbidden} {
+		if c := serve(def, fromAddr(httptest.NewRequest("GET", "/login", nil), "192.0.2.9:1")).Code; c != want {
+			t.Fatalf("default path, request %d: %d, want %d", i+1, c, want)
+		}
+	}
+
+	// No rule with a PathPrefix: the hook is not asked.
+	calls = 0
+	plain := newFirewall(t, Config{RateRules: []RateRule{{Limit: 10}}}, Options{Now: clock.Now, Path: path}).Wrap(&backend{})
+	w := httptest.NewRecorder()
+	plain.ServeHTTP(&pathWriter{ResponseWriter: w, apiPath: "/login"}, fromAddr(httptest.NewRequest("GET", "/prod/login", nil), "192.0.2.9:1"))
+	if w.Code != http.StatusOK || calls != 0 {
+		t.Errorf("without a PathPrefix: status %d, Path called %d times; want 200 and no call", w.Code, calls)
+	}
+}
