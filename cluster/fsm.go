@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -159,6 +160,14 @@ func (f *fsm) apply(cur *configs.State, idx uint64, t entryType, body []byte) (*
 		if e.Key.PlanID != "" && cur.Plans[e.Key.PlanID] == nil {
 			return cur.WithIndex(idx), &applyError{"usage plan " + e.Key.PlanID + " was deleted"}
 		}
+		// Values are unique: a second key with the same hash (a retried
+		// create whose first outcome was unknown) would make the key
+		// table fail to build, and every key-protected route refuse.
+		for _, k := range cur.Keys {
+			if k.ID != e.Key.ID && strings.EqualFold(k.Hash, e.Key.Hash) {
+				return cur.WithIndex(idx), &applyError{"another api key has the same value"}
+			}
+		}
 		return cur.WithKey(idx, e.Key), nil
 	case entryDeleteKey:
 		var e deleteByID
@@ -192,7 +201,8 @@ func mustDecode(idx uint64, t entryType, body []byte, v any) {
 // Snapshot implements raft.FSM. The state is immutable, so holding the
 // pointer is a consistent snapshot.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{state: f.state.Load(), usage: f.usage.records()}, nil
+	usage, kept := f.usage.records()
+	return &snapshot{state: f.state.Load(), usage: usage, usageKept: kept}, nil
 }
 
 // Restore implements raft.FSM: it builds a fresh state and swaps it in.
@@ -205,25 +215,28 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if s.State == nil {
 		s.State = configs.NewState()
 	}
-	f.usage.restore(s.Usage)
+	f.usage.restore(s.Usage, s.UsageKept)
 	f.publish(s.State.Normalize())
 	return nil
 }
 
 // snapshotDoc is the snapshot format: the state's own fields, plus the
-// usage counts (absent in snapshots from before usage plans).
+// usage counts (absent in snapshots from before usage plans) and the
+// first day they keep (Usage.kept; absent in older snapshots).
 type snapshotDoc struct {
 	*configs.State
-	Usage []usageRecord `json:"usage,omitempty"`
+	Usage     []usageRecord `json:"usage,omitempty"`
+	UsageKept string        `json:"usage_kept,omitempty"`
 }
 
 type snapshot struct {
-	state *configs.State
-	usage []usageRecord
+	state     *configs.State
+	usage     []usageRecord
+	usageKept string
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := json.NewEncoder(sink).Encode(snapshotDoc{State: s.state, Usage: s.usage}); err != nil {
+	if err := json.NewEncoder(sink).Encode(snapshotDoc{State: s.state, Usage: s.usage, UsageKept: s.usageKept}); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}

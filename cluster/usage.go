@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"sync"
@@ -19,6 +20,10 @@ import (
 type Usage struct {
 	mu   sync.RWMutex
 	days map[usageKey]map[string]int64 // (plan, key) → "2006-01-02" → count
+	// kept is the latest Keep applied ("" before any): no day before it
+	// is held. It is part of the snapshot, so every replica, restored or
+	// not, holds the same.
+	kept string
 }
 
 type usageKey struct{ plan, key string }
@@ -47,22 +52,18 @@ type addUsage struct {
 
 func newUsage() *Usage { return &Usage{days: map[usageKey]map[string]int64{}} }
 
+// apply adds the entry's deltas. Days before the first day to keep (the
+// latest Keep so far) are dropped: the held ones once, when Keep moves on
+// (once a day; not on every entry), and the entry's own deltas for them
+// are skipped.
 func (u *Usage) apply(e addUsage) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for _, d := range e.Deltas {
-		k := usageKey{d.Plan, d.Key}
-		m := u.days[k]
-		if m == nil {
-			m = map[string]int64{}
-			u.days[k] = m
-		}
-		m[d.Day] += d.N
-	}
-	if e.Keep != "" {
+	if e.Keep > u.kept {
+		u.kept = e.Keep
 		for k, m := range u.days {
 			for day := range m {
-				if day < e.Keep {
+				if day < u.kept {
 					delete(m, day)
 				}
 			}
@@ -70,6 +71,18 @@ func (u *Usage) apply(e addUsage) {
 				delete(u.days, k)
 			}
 		}
+	}
+	for _, d := range e.Deltas {
+		if d.Day < u.kept {
+			continue
+		}
+		k := usageKey{d.Plan, d.Key}
+		m := u.days[k]
+		if m == nil {
+			m = map[string]int64{}
+			u.days[k] = m
+		}
+		m[d.Day] += d.N
 	}
 }
 
@@ -107,26 +120,14 @@ func (u *Usage) Report(plan, key, from, to string) []UsageRow {
 		if k.plan != plan || (key != "" && k.key != key) {
 			continue
 		}
-		for _, day := range slices.Sorted(maps.Keys(m)) {
+		for day, c := range m {
 			if day >= from && day <= to {
-				out = append(out, UsageRow{Key: k.key, Day: day, Count: m[day]})
+				out = append(out, UsageRow{Key: k.key, Day: day, Count: c})
 			}
 		}
 	}
 	slices.SortFunc(out, func(a, b UsageRow) int {
-		if a.Key != b.Key {
-			if a.Key < b.Key {
-				return -1
-			}
-			return 1
-		}
-		if a.Day < b.Day {
-			return -1
-		}
-		if a.Day > b.Day {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Day, b.Day))
 	})
 	return out
 }
@@ -138,22 +139,25 @@ type usageRecord struct {
 	Days map[string]int64 `json:"days"`
 }
 
-func (u *Usage) records() []usageRecord {
+// records returns the snapshot form and the first day kept.
+func (u *Usage) records() ([]usageRecord, string) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	out := make([]usageRecord, 0, len(u.days))
 	for k, m := range u.days {
 		out = append(out, usageRecord{Plan: k.plan, Key: k.key, Days: maps.Clone(m)})
 	}
-	return out
+	return out, u.kept
 }
 
-func (u *Usage) restore(recs []usageRecord) {
+// restore replaces the counts with a snapshot's. kept is "" in snapshots
+// from before it was recorded; the next entry's Keep sets it.
+func (u *Usage) restore(recs []usageRecord, kept string) {
 	days := make(map[usageKey]map[string]int64, len(recs))
 	for _, r := range recs {
 		days[usageKey{r.Plan, r.Key}] = r.Days
 	}
 	u.mu.Lock()
-	u.days = days
+	u.days, u.kept = days, kept
 	u.mu.Unlock()
 }

@@ -37,7 +37,9 @@ const LeasePath = "/internal/v1/lease"
 // bounds what a leader change loses (see limit's doc).
 const usageCommitInterval = time.Second
 
-// maxLeaseBody bounds one lease request (limit.MaxBatch items).
+// maxLeaseBody bounds one lease request's body. It leaves room for a full
+// batch (LimiterConfig.MaxBatch items, 5000 by default); the coordinator
+// refuses more than CoordinatorConfig.MaxBatch items (10000) anyway.
 const maxLeaseBody = 4 << 20
 
 // limiterAdapter gives the endpoints the node's limiter.
@@ -109,8 +111,30 @@ func (s usageStore) Used(key string, start, end time.Time) int64 {
 type coordination struct {
 	store *cluster.Store
 	peers func() int
+	peer  func(node string) bool // whether peers counts the node
 	log   *slog.Logger
-	cur   atomic.Pointer[limit.Coordinator] // nil while not leading
+	cur   atomic.Pointer[spellCoordinator] // nil while not leading
+}
+
+// spellCoordinator is a coordinator and the leadership spell it belongs to.
+type spellCoordinator struct {
+	co    *limit.Coordinator
+	spell uint64
+}
+
+// leading returns the coordinator if this node still leads in the spell
+// it was started for, else nil. run clears cur only at its next poll,
+// which waits for a usage commit (up to 5s): in between, a node that lost
+// leadership must not go on granting budget from its stale counts.
+func (c *coordination) leading() *limit.Coordinator {
+	cur := c.cur.Load()
+	if cur == nil {
+		return nil
+	}
+	if spell, ok := c.store.Leadership(); !ok || spell != cur.spell {
+		return nil
+	}
+	return cur.co
 }
 
 // run follows leadership until ctx ends.
@@ -118,22 +142,20 @@ func (c *coordination) run(ctx context.Context) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastCommit := time.Now()
-	var spell uint64 // the leadership spell cur belongs to
 	for {
 		now, leading := c.store.Leadership()
-		if cur := c.cur.Load(); cur != nil && leading && now != spell {
+		if cur := c.cur.Load(); cur != nil && leading && now != cur.spell {
 			// Leadership was lost and regained between two looks: another
 			// leader may have committed usage meanwhile.
 			c.cur.Store(nil)
 		}
 		switch cur := c.cur.Load(); {
 		case leading && cur == nil:
-			co, err := limit.NewCoordinator(limit.CoordinatorConfig{Store: usageStore{c.store.Usage()}, Peers: c.peers})
+			co, err := limit.NewCoordinator(limit.CoordinatorConfig{Store: usageStore{c.store.Usage()}, Peers: c.peers, Peer: c.peer})
 			if err != nil {
 				c.log.Error("cannot start the limit coordinator", "err", err)
 			} else {
-				c.cur.Store(co)
-				spell = now
+				c.cur.Store(&spellCoordinator{co: co, spell: now})
 				c.log.Info("limit coordinator started")
 			}
 		case !leading && cur != nil:
@@ -141,7 +163,7 @@ func (c *coordination) run(ctx context.Context) {
 			c.log.Info("limit coordinator stopped: no longer the leader")
 		case leading && time.Since(lastCommit) >= usageCommitInterval:
 			lastCommit = time.Now()
-			c.commit(ctx, cur)
+			c.commit(ctx, cur.co)
 		}
 		select {
 		case <-ctx.Done():
@@ -184,8 +206,9 @@ func (c *coordination) commit(ctx context.Context, co *limit.Coordinator) {
 	}
 }
 
-// ServeHTTP is the lease endpoint: the leader's coordinator answers; a
-// control node that does not lead passes the request to the leader.
+// serve returns the lease endpoint: the leader's coordinator answers; a
+// control node that does not lead passes the request to the leader (with
+// fwd).
 func (c *coordination) serve(fwd func(ctx context.Context, req limit.LeaseRequest) (limit.LeaseResponse, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -200,7 +223,7 @@ func (c *coordination) serve(fwd func(ctx context.Context, req limit.LeaseReques
 		}
 		var resp limit.LeaseResponse
 		var err error
-		if co := c.cur.Load(); co != nil {
+		if co := c.leading(); co != nil {
 			resp, err = co.Lease(r.Context(), req)
 		} else if r.Header.Get(headerHops) == "" {
 			resp, err = fwd(r.Context(), req)
@@ -233,7 +256,7 @@ type leaseTransport struct {
 
 func (t *leaseTransport) Lease(ctx context.Context, req limit.LeaseRequest) (limit.LeaseResponse, error) {
 	if t.coord != nil {
-		if co := t.coord.cur.Load(); co != nil {
+		if co := t.coord.leading(); co != nil {
 			return co.Lease(ctx, req)
 		}
 	}
@@ -330,14 +353,32 @@ func (n *Node) gatewayPeers() int {
 	}
 	c := 0
 	for _, m := range g.Members() {
-		if m.Status != cluster.MemberAlive {
-			continue
-		}
-		if slices.Contains(m.Meta.Roles, configs.RoleRegional) || slices.Contains(m.Meta.Roles, configs.RoleEdge) {
+		if isGateway(m) {
 			c++
 		}
 	}
 	return max(c, 1)
+}
+
+// isGatewayPeer reports whether gatewayPeers counts the named node: only
+// such nodes count as live at the coordinator.
+func (n *Node) isGatewayPeer(name string) bool {
+	g := n.Gossip()
+	if g == nil {
+		return false
+	}
+	for _, m := range g.Members() {
+		if m.Name == name {
+			return isGateway(m)
+		}
+	}
+	return false
+}
+
+// isGateway reports whether m is an alive node that serves requests.
+func isGateway(m cluster.Member) bool {
+	return m.Status == cluster.MemberAlive &&
+		(slices.Contains(m.Meta.Roles, configs.RoleRegional) || slices.Contains(m.Meta.Roles, configs.RoleEdge))
 }
 
 // startLimits builds the node's limiter (and, on a control node, the
@@ -347,7 +388,7 @@ func (n *Node) startLimits(store *cluster.Store, client *http.Client) (*endpoint
 	access := endpoints.NewAccess(n.log.With("component", "access"))
 	var coord *coordination
 	if store != nil {
-		coord = &coordination{store: store, peers: n.gatewayPeers, log: n.log.With("component", "limits")}
+		coord = &coordination{store: store, peers: n.gatewayPeers, peer: n.isGatewayPeer, log: n.log.With("component", "limits")}
 	}
 	lt := &leaseTransport{n: n, store: store, coord: coord, client: client}
 	lim, err := limit.NewLimiter(limit.LimiterConfig{

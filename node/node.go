@@ -369,7 +369,12 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if len(cfg.Join) > 0 {
 		goRun(func() { n.joinLoop(runCtx, g, cfg.Join) })
 	}
-	goRun(func() { _ = limiter.Run(runCtx) })
+	if cfg.HasRole(configs.RoleRegional) || cfg.HasRole(configs.RoleEdge) {
+		// Only gateway nodes admit requests. Elsewhere the limiter's
+		// empty rounds would be heartbeats from a node gatewayPeers does
+		// not count.
+		goRun(func() { _ = limiter.Run(runCtx) })
+	}
 	if coord != nil {
 		goRun(func() { coord.run(runCtx) })
 	}

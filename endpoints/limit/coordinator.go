@@ -35,6 +35,13 @@ type CoordinatorConfig struct {
 	// live/peers, leaving the missing nodes' shares to their local
 	// fallback. Nil: no scaling.
 	Peers func() int
+	// Peer reports whether Peers counts node. Only such nodes count as
+	// live: rounds from any other node (one that serves no requests and
+	// only sends empty rounds, say) must not raise the live count, or the
+	// live nodes would take the shares of counted nodes the coordinator
+	// cannot hear. It is called with the coordinator's lock held and must
+	// not block. Nil: every node that sends a round counts.
+	Peer func(node string) bool
 	// Store holds committed quota usage. Nil: quotas start from zero.
 	Store QuotaStore
 	// Now is the clock. Default time.Now.
@@ -108,8 +115,8 @@ type keyState struct {
 
 	bucket bucket // rate keys
 
-	win, end time.Time // quota keys: current window
-	used     int64     // quota keys: usage in the window, committed or not
+	win  time.Time // quota keys: start of the current window
+	used int64     // quota keys: usage in the window, committed or not
 }
 
 // nodeState is one node's record for one key.
@@ -174,10 +181,14 @@ func (c *Coordinator) Keys() int {
 	return len(c.keys)
 }
 
-// heard records node as live and returns the share of every rate the live
-// nodes may use: live/peers, at most 1.
+// heard records node as live (if Peers counts it) and returns the share
+// of every rate the live nodes may use: live/peers, at most 1. The asking
+// node is one node, counted or not: with no counted node live it gets one
+// share.
 func (c *Coordinator) heard(now time.Time, node string) float64 {
-	c.live[node] = now
+	if c.cfg.Peer == nil || c.cfg.Peer(node) {
+		c.live[node] = now
+	}
 	if c.cfg.Peers == nil {
 		return 1
 	}
@@ -190,6 +201,7 @@ func (c *Coordinator) heard(now time.Time, node string) float64 {
 			delete(c.live, id)
 		}
 	}
+	n = max(n, 1)
 	peers := c.cfg.Peers()
 	if peers <= n || peers <= 0 {
 		return 1
@@ -329,7 +341,7 @@ func (c *Coordinator) reset(k *keyState, spec Spec) {
 	k.spec = spec
 	k.nodes = nil
 	k.bucket = newBucket(spec.Rate, c.rateCapacity(spec))
-	k.win, k.end, k.used = time.Time{}, time.Time{}, 0
+	k.win, k.used = time.Time{}, 0
 }
 
 // sweep forgets keys idle for IdleAfter, oldest first, a bounded number.

@@ -133,6 +133,43 @@ func TestCoordinatorLiveShare(t *testing.T) {
 	}
 }
 
+// TestCoordinatorLiveShareCountsOnlyPeers: rounds from a node that Peers
+// does not count (a control-only node's heartbeats) do not make it live.
+// With 2 gateway peers, one of them silent, the other gets half the rate,
+// not all of it; a heartbeat alone makes no node live, so the asking node
+// that Peers does not count still gets one share.
+func TestCoordinatorLiveShareCountsOnlyPeers(t *testing.T) {
+	t.Parallel()
+	gateways := map[string]bool{"a": true, "b": true}
+	c := mustCoordinator(t, CoordinatorConfig{
+		Peers: func() int { return len(gateways) },
+		Peer:  func(node string) bool { return gateways[node] },
+	})
+	spec := RateSpec(300, 30)
+	now := t0
+	var got int64
+	for range 100 { // 5s; b is silent
+		now = now.Add(50 * time.Millisecond)
+		if _, err := c.Grant(now, LeaseRequest{Node: "control"}); err != nil { // a heartbeat
+			t.Fatal(err)
+		}
+		got += ask(t, c, now, "a", LeaseItem{Key: "k", Spec: spec, Want: 100}).Grant
+	}
+	if want := 300.0 / 2 * 5; math.Abs(float64(got)-want) > 30+1 {
+		t.Fatalf("one live gateway of 2, with a heartbeat from a non-gateway, got %d in 5s, want %v ± the capacity", got, want)
+	}
+	if scale := c.heard(now, "control"); scale != 0.5 {
+		t.Fatalf("share after a non-gateway's round: %v, want 0.5 (a live)", scale)
+	}
+	c.live = map[string]time.Time{}
+	if scale := c.heard(now, "control"); scale != 0.5 {
+		t.Fatalf("share of a non-gateway with no gateway live: %v, want one share of 2", scale)
+	}
+	if len(c.live) != 0 {
+		t.Fatalf("a non-gateway counts as live: %v", c.live)
+	}
+}
+
 func TestCoordinatorQuota(t *testing.T) {
 	t.Parallel()
 	spec := QuotaSpec(100, Day, 0)

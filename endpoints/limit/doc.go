@@ -56,7 +56,9 @@
 // last lease left, then answer Throttled (not QuotaExceeded: the quota is
 // not known to be used up). The coordinator counts nodes heard from within
 // LiveAfter as live and scales every rate by live/peers, leaving the shares
-// of nodes it cannot hear to their fallback.
+// of nodes it cannot hear to their fallback. Only nodes that Peers counts
+// (CoordinatorConfig.Peer) are live: rounds from other nodes never take a
+// silent peer's share.
 //
 // # Overshoot bounds
 //

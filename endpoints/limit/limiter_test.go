@@ -401,3 +401,55 @@ func TestLimiterRemembersUsedUpQuotaWhileIdle(t *testing.T) {
 		_ = cl.nodes[0].Round(context.Background())
 	}
 }
+
+// TestLimiterSmallMaxKeysRemembersUsedUpQuota: with a MaxKeys below 10 a
+// single key is not memory pressure (90% of 5 is 4.5 keys), so a used-up
+// quota is remembered while idle and gets no fresh credit. Under real
+// pressure it is forgotten after ten idle rounds, even when IdleAfter is
+// shorter than that.
+func TestLimiterSmallMaxKeysRemembersUsedUpQuota(t *testing.T) {
+	t.Parallel()
+	spec := QuotaSpec(3, Day, 0)
+	setup := func(idleAfter time.Duration) (*fakeClock, *Limiter) {
+		clock := newClock(date(2024, 2, 14, 8))
+		net := &netSwitch{c: mustCoordinator(t, CoordinatorConfig{Now: clock.Now, Store: newStore()})}
+		l := mustLimiter(t, LimiterConfig{Node: "a", Transport: net, Interval: 50 * time.Millisecond, MaxKeys: 5, IdleAfter: idleAfter, Now: clock.Now})
+		admitted := 0
+		for range 20 {
+			admitted += allowN(l, "key/plan", spec, 2)[Allowed]
+			clock.Advance(50 * time.Millisecond)
+			round(t, l)
+		}
+		if admitted != 3 {
+			t.Fatalf("admitted %d of a quota of 3", admitted)
+		}
+		return clock, l
+	}
+	idle := func(clock *fakeClock, l *Limiter, rounds int) {
+		for range rounds {
+			clock.Advance(50 * time.Millisecond)
+			round(t, l)
+		}
+	}
+
+	clock, l := setup(0) // IdleAfter 5m
+	idle(clock, l, 40)   // 2s: four times ten rounds
+	if l.Keys() != 1 {
+		t.Fatalf("the used-up quota key was forgotten without memory pressure (%d keys of 5)", l.Keys())
+	}
+	if d := l.Allow("key/plan", spec); d.Status != QuotaExceeded {
+		t.Fatalf("after 40 idle rounds: %+v, want quota exceeded", d)
+	}
+
+	clock, l = setup(200 * time.Millisecond) // shorter than ten rounds
+	// Four busy keys keep the limiter at 5 of 5 keys.
+	for range 40 {
+		for _, k := range []string{"r1", "r2", "r3", "r4"} {
+			l.Allow(k, RateSpec(100, 10))
+		}
+		idle(clock, l, 1)
+	}
+	if l.entry("key/plan") != nil || l.Keys() != 4 {
+		t.Fatalf("%d keys held after 40 idle rounds under memory pressure, want the idle quota key forgotten", l.Keys())
+	}
+}

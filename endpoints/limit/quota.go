@@ -105,7 +105,7 @@ func (c *Coordinator) grantQuota(now time.Time, node string, k *keyState, it *Le
 // roll moves k to the window [win, end): usage from the store plus what is
 // pending here, and no leases.
 func (c *Coordinator) roll(k *keyState, win, end time.Time) {
-	k.win, k.end = win, end
+	k.win = win
 	k.nodes = nil
 	k.used = 0
 	if c.cfg.Store != nil {

@@ -52,12 +52,15 @@ func (l *Limiter) Round(ctx context.Context) error {
 	l.collect()
 	l.items, l.refs = l.items[:0], l.refs[:0]
 	idleAfter := int64(l.cfg.IdleAfter)
-	if l.count.Load() >= int64(l.cfg.MaxKeys)/10*9 {
-		// Memory pressure: forget keys idle for ten rounds.
+	// Memory pressure (90% of MaxKeys held): forget keys idle for ten
+	// rounds. Multiplied out, so that a small MaxKeys is not truncated to
+	// a threshold of 0.
+	pressure := l.count.Load()*10 >= int64(l.cfg.MaxKeys)*9
+	if pressure {
 		idleAfter = min(idleAfter, int64(10*l.cfg.Interval))
 	}
 	for _, e := range l.scan {
-		l.prepare(e, now, sent, n, idleAfter)
+		l.prepare(e, now, sent, n, idleAfter, pressure)
 	}
 	clear(l.scan)
 	l.evict()
@@ -107,8 +110,9 @@ func (l *Limiter) collect() {
 }
 
 // prepare updates e's demand and local share and adds its items to the
-// request when it needs budget or has usage to report.
-func (l *Limiter) prepare(e *entry, now time.Time, t int64, n int, idleAfter int64) {
+// request when it needs budget or has usage to report. Keys idle for
+// idleAfter are marked for eviction; pressure says memory is short.
+func (l *Limiter) prepare(e *entry, now time.Time, t int64, n int, idleAfter int64, pressure bool) {
 	spec := *e.spec.Load()
 	quota := spec.IsQuota()
 	h := e.hits.Swap(0)
@@ -170,7 +174,7 @@ func (l *Limiter) prepare(e *entry, now time.Time, t int64, n int, idleAfter int
 	}
 	// A used-up quota is remembered until its window ends (unless memory
 	// is short): forgetting it would give the key a fresh credit.
-	keepExhausted := e.exhausted.Load() && t < e.resetAt.Load() && idleAfter == int64(l.cfg.IdleAfter)
+	keepExhausted := e.exhausted.Load() && t < e.resetAt.Load() && !pressure
 	if !need && h == 0 && e.oldPend == 0 && t-e.active >= idleAfter && !keepExhausted {
 		l.idle = append(l.idle, e)
 	}
