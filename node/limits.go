@@ -58,25 +58,28 @@ func (a limiterAdapter) Throttle(key string, t configs.Throttle) (bool, time.Dur
 // for the lease the next round brings (a round is 50 ms) rather than be
 // refused while the quota has room. They wait at most quotaWait, and
 // never while the coordinator is unreachable.
-const (
-	quotaWait     = 250 * time.Millisecond
-	quotaWaitStep = 10 * time.Millisecond
-)
+const quotaWait = 250 * time.Millisecond
 
 func (a limiterAdapter) Quota(ctx context.Context, key string, q configs.Quota) (bool, bool, time.Duration) {
 	k, spec := quotaPrefix+key, limit.QuotaSpec(int(q.Limit), limit.Period(q.Period), q.Offset)
+	round := a.l.RoundDone()
 	d := a.l.Allow(k, spec)
 	if d.Status != limit.Throttled || d.Err != nil || a.l.Fallback() {
 		return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter
 	}
-	tick := time.NewTicker(quotaWaitStep)
-	defer tick.Stop()
-	for waited := time.Duration(0); d.Status == limit.Throttled && waited < quotaWait && !a.l.Fallback(); waited += quotaWaitStep {
+	// Ask again after each round (one demand per round, not per poll)
+	// until quotaWait is up.
+	timeout := time.NewTimer(quotaWait)
+	defer timeout.Stop()
+	for d.Status == limit.Throttled && d.Err == nil && !a.l.Fallback() {
 		select {
 		case <-ctx.Done(): // the client went away
 			return false, false, d.RetryAfter
-		case <-tick.C:
+		case <-timeout.C:
+			return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter
+		case <-round:
 		}
+		round = a.l.RoundDone()
 		d = a.l.Allow(k, spec)
 	}
 	return d.OK(), d.Status == limit.QuotaExceeded, d.RetryAfter

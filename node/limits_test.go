@@ -665,3 +665,28 @@ func TestLeaseEndpointRejectsBadInput(t *testing.T) {
 		t.Fatalf("a client without a certificate got %s from the lease endpoint", r.Status)
 	}
 }
+
+// TestQuotaColdStartWaitsForTheRound: a quota key with no lease yet admits
+// one request on credit; the next ones wait for the round that brings the
+// lease instead of being refused while the quota has room.
+func TestQuotaColdStartWaitsForTheRound(t *testing.T) {
+	t.Parallel()
+	co, err := limit.NewCoordinator(limit.CoordinatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limit.NewLimiter(limit.LimiterConfig{Node: "a", Transport: co})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go lim.Run(ctx)
+	a := limiterAdapter{lim}
+	q := configs.Quota{Limit: 100, Period: configs.QuotaDay}
+	for i := range 5 {
+		if ok, exhausted, retry := a.Quota(ctx, "plan/key", q); !ok {
+			t.Fatalf("request %d refused (exhausted %v, retry after %v) while the quota has room", i+1, exhausted, retry)
+		}
+	}
+}

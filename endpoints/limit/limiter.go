@@ -101,6 +101,8 @@ type Limiter struct {
 
 	streams atomic.Uint64 // quota streams started; see LeaseItem.Stream
 
+	rounds atomic.Pointer[chan struct{}] // closed when the current round ends; see RoundDone
+
 	roundMu sync.Mutex // one round at a time; guards the fields below
 	scan    []*entry
 	items   []LeaseItem
@@ -167,6 +169,8 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 	}
 	// Streams of a restarted node must not repeat the old ones.
 	l.streams.Store(rand.Uint64() >> 1)
+	next := make(chan struct{})
+	l.rounds.Store(&next)
 	for i := range l.shards {
 		l.shards[i].m = map[string]*entry{}
 	}
@@ -309,6 +313,12 @@ func (l *Limiter) Fallback() bool { return l.fallback(l.since(l.cfg.Now())) }
 
 // Keys returns the number of keys the limiter holds.
 func (l *Limiter) Keys() int { return int(l.count.Load()) }
+
+// RoundDone returns a channel closed when the next renewal round ends,
+// whether it installed leases or failed: a request throttled only because
+// its key has no lease yet can wait on it and ask once more, counted as
+// demand once per round rather than once per poll.
+func (l *Limiter) RoundDone() <-chan struct{} { return *l.rounds.Load() }
 
 func (l *Limiter) shardOf(key string) *shard {
 	return &l.shards[maphash.String(l.seed, key)%nShards]

@@ -453,3 +453,38 @@ func TestLimiterSmallMaxKeysRemembersUsedUpQuota(t *testing.T) {
 		t.Fatalf("%d keys held after 40 idle rounds under memory pressure, want the idle quota key forgotten", l.Keys())
 	}
 }
+
+// TestRoundDoneClosesAfterEachRound: RoundDone's channel closes when the
+// round in progress (or the next) ends, failed rounds included, and a
+// fresh one follows.
+func TestRoundDoneClosesAfterEachRound(t *testing.T) {
+	t.Parallel()
+	clock := newClock(date(2024, 2, 14, 8))
+	net := &netSwitch{c: mustCoordinator(t, CoordinatorConfig{Now: clock.Now, Store: newStore()})}
+	l := mustLimiter(t, LimiterConfig{Node: "a", Transport: net, Now: clock.Now})
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	first := l.RoundDone()
+	if closed(first) {
+		t.Fatal("RoundDone is closed before any round")
+	}
+	round(t, l)
+	if !closed(first) {
+		t.Fatal("RoundDone not closed after a round")
+	}
+	second := l.RoundDone()
+	if closed(second) {
+		t.Fatal("the next RoundDone is already closed")
+	}
+	net.set(func(n *netSwitch) { n.down = true })
+	_ = l.Round(context.Background())
+	if !closed(second) {
+		t.Fatal("RoundDone not closed after a failed round")
+	}
+}

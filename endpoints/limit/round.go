@@ -46,6 +46,10 @@ func (l *Limiter) Run(ctx context.Context) error {
 func (l *Limiter) Round(ctx context.Context) error {
 	l.roundMu.Lock()
 	defer l.roundMu.Unlock()
+	defer func() {
+		next := make(chan struct{})
+		close(*l.rounds.Swap(&next))
+	}()
 	now := l.cfg.Now()
 	sent := l.since(now)
 	n := l.peers()
