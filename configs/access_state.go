@@ -6,12 +6,17 @@ import (
 )
 
 // dropPlanStages removes matching stages from every usage plan of s,
-// which must be a fresh shallow copy; plans that change are replaced,
-// never modified. A deleted stage is no longer covered, so a stage made
-// again under the same name is not covered by accident.
+// which must be a fresh shallow copy; the plans map is copied and plans
+// that change are replaced, never modified. A deleted stage is no longer
+// covered, so a stage made again under the same name is not covered by
+// accident.
 func (s *State) dropPlanStages(drop func(PlanStage) bool) {
+	copied := false
 	for id, p := range s.Plans {
 		if slices.ContainsFunc(p.Stages, drop) {
+			if !copied {
+				s.Plans, copied = copyMap(s.Plans), true
+			}
 			c := *p
 			c.Stages = slices.DeleteFunc(slices.Clone(p.Stages), drop)
 			s.Plans[id] = &c
@@ -22,6 +27,7 @@ func (s *State) dropPlanStages(drop func(PlanStage) bool) {
 // WithPlan returns a new state with the usage plan stored.
 func (s *State) WithPlan(index uint64, p *UsagePlan) *State {
 	n := s.shallow(index)
+	n.Plans = copyMap(n.Plans)
 	n.Plans[p.ID] = p
 	return n
 }
@@ -30,7 +36,9 @@ func (s *State) WithPlan(index uint64, p *UsagePlan) *State {
 // but lose it: a key without a plan is refused where a key is required.
 func (s *State) WithoutPlan(index uint64, id string) *State {
 	n := s.shallow(index)
+	n.Plans = copyMap(n.Plans)
 	delete(n.Plans, id)
+	n.Keys = copyMap(n.Keys)
 	for kid, k := range n.Keys {
 		if k.PlanID == id {
 			c := *k
@@ -44,6 +52,7 @@ func (s *State) WithoutPlan(index uint64, id string) *State {
 // WithKey returns a new state with the API key stored.
 func (s *State) WithKey(index uint64, k *APIKey) *State {
 	n := s.shallow(index)
+	n.Keys = copyMap(n.Keys)
 	n.Keys[k.ID] = k
 	return n
 }
@@ -51,6 +60,7 @@ func (s *State) WithKey(index uint64, k *APIKey) *State {
 // WithoutKey returns a new state without the API key.
 func (s *State) WithoutKey(index uint64, id string) *State {
 	n := s.shallow(index)
+	n.Keys = copyMap(n.Keys)
 	delete(n.Keys, id)
 	return n
 }
@@ -58,6 +68,7 @@ func (s *State) WithoutKey(index uint64, id string) *State {
 // WithCredential returns a new state with the SigV4 credential stored.
 func (s *State) WithCredential(index uint64, c *Credential) *State {
 	n := s.shallow(index)
+	n.Credentials = copyMap(n.Credentials)
 	n.Credentials[c.ID] = c
 	return n
 }
@@ -65,6 +76,7 @@ func (s *State) WithCredential(index uint64, c *Credential) *State {
 // WithoutCredential returns a new state without the credential.
 func (s *State) WithoutCredential(index uint64, id string) *State {
 	n := s.shallow(index)
+	n.Credentials = copyMap(n.Credentials)
 	delete(n.Credentials, id)
 	return n
 }

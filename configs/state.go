@@ -81,9 +81,12 @@ func (s *State) shallow(index uint64) *State {
 		Deployments: make(map[string]map[string]*Deployment, len(s.Deployments)),
 		Stages:      make(map[string]map[string]*Stage, len(s.Stages)),
 		Domains:     make(map[string]*Domain, len(s.Domains)),
-		Plans:       copyMap(s.Plans),
-		Keys:        copyMap(s.Keys),
-		Credentials: copyMap(s.Credentials),
+		// Shared: the functions that change one of these copy it first,
+		// so a write that does not touch them (most writes) does not
+		// pay for every API key.
+		Plans:       s.Plans,
+		Keys:        s.Keys,
+		Credentials: s.Credentials,
 	}
 	for k, v := range s.APIs {
 		n.APIs[k] = v
