@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -1208,6 +1209,34 @@ resources:
 		}
 		if s := a.backendSaw(t); s.Body != tc.body || s.BodyLen != len(tc.body) {
 			t.Errorf("backend body %q (%d bytes), want %q", s.Body, s.BodyLen, tc.body)
+		}
+	}
+}
+
+// TestParseTemplate: a gateway response body template renders as a
+// replacement of its variables would, the longer name winning where one
+// starts another, unknown $context names kept as they are.
+func TestParseTemplate(t *testing.T) {
+	t.Parallel()
+	e := &gatewayError{status: 403, message: `no "entry"`}
+	for tmpl, want := range map[string]string{
+		"":                                "",
+		"plain":                           "plain",
+		"$context.error.message":          `no "entry"`,
+		"$context.error.messageString!":   `"no \"entry\""!`,
+		"[$context.requestId|$context.x]": "[req-1|$context.x]",
+		"$context.$context.requestId$":    "$context.req-1$",
+		"a$context.error.responseTypeb":   "a" + string(e.responseType()) + "b",
+		"$context.error.message$context.error.message": `no "entry"no "entry"`,
+	} {
+		gr := &gatewayResponse{body: parseTemplate(tmpl)}
+		if tmpl == "" {
+			gr.body = []templatePart{{}}
+		}
+		w := httptest.NewRecorder()
+		gr.write(w, "req-1", e)
+		if got := w.Body.String(); got != want {
+			t.Errorf("template %q rendered %q, want %q", tmpl, got, want)
 		}
 	}
 }

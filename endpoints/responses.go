@@ -18,8 +18,64 @@ type responses struct {
 type gatewayResponse struct {
 	status  int // 0 keeps the error's
 	headers map[string]string
-	body    string // template; "" keeps the JSON body
+	body    []templatePart // the body template, split once; nil keeps the JSON body
 	hasCT   bool
+}
+
+// templatePart is a literal run of a body template followed by one of its
+// variables (varNone after the last run).
+type templatePart struct {
+	lit string
+	v   templateVar
+}
+
+type templateVar int
+
+const (
+	varNone templateVar = iota
+	varMessageString
+	varMessage
+	varResponseType
+	varRequestID
+)
+
+// templateVars are the variables a body template may use, longest first
+// where one name starts another.
+var templateVars = []struct {
+	name string
+	v    templateVar
+}{
+	{"$context.error.messageString", varMessageString},
+	{"$context.error.message", varMessage},
+	{"$context.error.responseType", varResponseType},
+	{"$context.requestId", varRequestID},
+}
+
+// parseTemplate splits a body template into literal runs and variables,
+// once per deployment rather than on every error response.
+func parseTemplate(s string) []templatePart {
+	var parts []templatePart
+	lit := 0
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], "$context.")
+		if j < 0 {
+			break
+		}
+		i += j
+		matched := false
+		for _, tv := range templateVars {
+			if strings.HasPrefix(s[i:], tv.name) {
+				parts = append(parts, templatePart{lit: s[lit:i], v: tv.v})
+				i += len(tv.name)
+				lit, matched = i, true
+				break
+			}
+		}
+		if !matched {
+			i++
+		}
+	}
+	return append(parts, templatePart{lit: s[lit:]})
 }
 
 // defaultResponse customizes nothing: the error's status and the JSON
@@ -33,7 +89,10 @@ func compileResponses(m map[configs.ResponseType]configs.GatewayResponse) *respo
 	}
 	rs := &responses{byType: make(map[configs.ResponseType]*gatewayResponse, len(m))}
 	for t, gr := range m {
-		c := &gatewayResponse{status: gr.StatusCode, headers: gr.Headers, body: gr.Body}
+		c := &gatewayResponse{status: gr.StatusCode, headers: gr.Headers}
+		if gr.Body != "" {
+			c.body = parseTemplate(gr.Body)
+		}
 		for k := range gr.Headers {
 			if strings.EqualFold(k, "Content-Type") {
 				c.hasCT = true
@@ -59,20 +118,27 @@ func (rs *responses) find(e *gatewayError) *gatewayResponse {
 // write renders e through the customization; writeError calls it.
 func (gr *gatewayResponse) write(w http.ResponseWriter, requestID string, e *gatewayError) {
 	var body []byte
-	if gr.body == "" {
+	if gr.body == nil {
 		b, err := json.Marshal(errorBody{Message: e.message, RequestID: requestID})
 		if err != nil {
 			b = []byte(`{"message":"internal server error"}`)
 		}
 		body = append(b, '\n')
 	} else {
-		quoted, _ := json.Marshal(e.message) // a string always marshals
-		body = []byte(strings.NewReplacer(
-			"$context.error.messageString", string(quoted),
-			"$context.error.message", e.message,
-			"$context.error.responseType", string(e.responseType()),
-			"$context.requestId", requestID,
-		).Replace(gr.body))
+		for _, p := range gr.body {
+			body = append(body, p.lit...)
+			switch p.v {
+			case varMessageString:
+				quoted, _ := json.Marshal(e.message) // a string always marshals
+				body = append(body, quoted...)
+			case varMessage:
+				body = append(body, e.message...)
+			case varResponseType:
+				body = append(body, e.responseType()...)
+			case varRequestID:
+				body = append(body, requestID...)
+			}
+		}
 	}
 	h := w.Header()
 	h.Del("Content-Encoding")
