@@ -17,6 +17,7 @@ import (
 	"github.com/portico-gw/portico/cluster"
 	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/endpoints/auth"
+	"github.com/portico-gw/portico/endpoints/waf"
 )
 
 // rawGet returns an admin answer's bytes, to check what it leaves out.
@@ -369,6 +370,10 @@ func TestStageSettingsPatch(t *testing.T) {
 	}
 	if st := tn.node.Store().State().Stage(id, "prod"); st.WAF == nil || st.Throttle == nil {
 		t.Fatal("settings not stored")
+	}
+	// What is in force is stored and shown: the rate rule's default action.
+	if r := s.WAF.RateRules; len(r) != 1 || r[0].Action != waf.ActionBlock {
+		t.Fatalf("rate rule as stored: %+v, want the default action %q filled in", r, waf.ActionBlock)
 	}
 
 	// Merge: one member of the WAF changes, the rest stays; null removes.

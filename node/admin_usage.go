@@ -117,6 +117,9 @@ func (ad *Admin) patchStageSettings(r *http.Request) (int, any, error) {
 		if len(next.RouteThrottles) == 0 {
 			next.RouteThrottles = nil
 		}
+		if next.WAF != nil {
+			next.WAF.ApplyDefaults() // stored and shown as in force
+		}
 		s.Throttle, s.RouteThrottles, s.WAF = next.Throttle, next.RouteThrottles, next.WAF
 		return invalid("stage settings", configs.ValidateStageAccess(s, deployedRoutes(st, s)))
 	})

@@ -93,7 +93,9 @@
 // does not know it yet: each node start may admit one request on credit
 // against a used-up quota. Usage counts for the window in which it is
 // reported, so at a window boundary up to one round of usage can land on
-// either side. A crashed node's usage since its last acknowledged report is
+// either side; a report for the window just ended carries no Acked, so if
+// its answer is lost it is counted again (at most one round of one node,
+// an overcount). A crashed node's usage since its last acknowledged report is
 // lost (at most its last lease): an undercount.
 //
 // Quotas, partition. A cut-off node keeps spending its last lease within

@@ -73,8 +73,7 @@ type Config struct {
 // over the limit stays blocked until its rate falls.
 type RateRule struct {
 	// Limit is the most requests one address may make within Window; the
-	// next one is blocked (or counted). At least 1 (the configuration
-	// layer asks for AWS WAF's least, 10).
+	// next one is blocked (or counted). At least 1.
 	Limit int `json:"limit"`
 	// Window is the length of the sliding window; DefaultRateWindow when
 	// zero, otherwise between MinRateWindow and MaxRateWindow.
