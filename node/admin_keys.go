@@ -64,38 +64,6 @@ const (
 	maxKeyValue = 128 // API Gateway's longest
 )
 
-const (
-	lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
-	upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-)
-
-// randomString draws n characters of alphabet from crypto/rand without
-// modulo bias.
-func randomString(n int, alphabet string) string {
-	limit := 256 - 256%len(alphabet)
-	out := make([]byte, 0, n)
-	var buf [32]byte
-	for len(out) < n {
-		rand.Read(buf[:]) // never fails (crypto/rand, Go 1.24+)
-		for _, b := range buf {
-			if int(b) < limit && len(out) < n {
-				out = append(out, alphabet[int(b)%len(alphabet)])
-			}
-		}
-	}
-	return string(out)
-}
-
-// freshID returns prefix and n random characters that taken does not
-// report as used.
-func freshID(prefix string, n int, alphabet string, taken func(string) bool) string {
-	for {
-		if id := prefix + randomString(n, alphabet); !taken(id) {
-			return id
-		}
-	}
-}
-
 // newSecret is a credential's secret access key: 40 base64 characters,
 // the shape of an AWS one.
 func newSecret() string {
@@ -137,19 +105,7 @@ func (ad *Admin) listKeys(r *http.Request) (int, any, error) {
 	return http.StatusOK, map[string]any{"keys": out, "index": st.Index}, nil
 }
 
-func (ad *Admin) key(r *http.Request) (*configs.State, *configs.APIKey, error) {
-	st := ad.store.State()
-	k, err := keyEntries.find(st, r)
-	return st, k, err
-}
-
-func (ad *Admin) getKey(r *http.Request) (int, any, error) {
-	_, k, err := ad.key(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, keyViewOf(k), nil
-}
+func (ad *Admin) getKey(r *http.Request) (int, any, error) { return keyEntries.get(ad, r) }
 
 // validKeyValue checks an imported key value: API Gateway's length
 // bounds, and characters a header carries unchanged.
@@ -205,7 +161,7 @@ func (ad *Admin) createKey(r *http.Request) (int, any, error) {
 		}
 	}
 	k := &configs.APIKey{
-		ID:   freshID("", 10, lowerAlnum, func(id string) bool { return st.Keys[id] != nil }),
+		ID:   keyEntries.fresh(st),
 		Name: req.Name, Hash: hash, Hint: keyHint(value), PlanID: req.PlanID,
 		Enabled: req.Enabled == nil || *req.Enabled, CreatedAt: ad.now().UTC(),
 	}
@@ -218,35 +174,18 @@ func (ad *Admin) createKey(r *http.Request) (int, any, error) {
 // patchKey changes a key's name, plan or enabled flag by a merge patch;
 // plan_id null leaves the key without a plan.
 func (ad *Admin) patchKey(r *http.Request) (int, any, error) {
-	patch, err := readPatch(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	ad.writeMu.Lock()
-	defer ad.writeMu.Unlock()
-	st, cur, err := ad.key(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	var kp keyPatch
-	if err := applyPatch(keyPatch{Name: cur.Name, PlanID: cur.PlanID, Enabled: cur.Enabled}, patch, &kp); err != nil {
-		return 0, nil, err
-	}
-	if err := configs.ValidateName(kp.Name); err != nil {
-		return 0, nil, invalid("API key", err)
-	}
-	if kp.PlanID != "" && st.Plans[kp.PlanID] == nil {
-		return 0, nil, fieldError(http.StatusNotFound, "plan_id", "no usage plan has the id %q", kp.PlanID)
-	}
-	k := *cur
-	k.Name, k.PlanID, k.Enabled = kp.Name, kp.PlanID, kp.Enabled
-	if k == *cur {
-		return http.StatusOK, keyViewOf(cur), nil
-	}
-	if err := ad.store.PutKey(r.Context(), &k); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, keyViewOf(&k), nil
+	return patchEntry(ad, r, keyEntries,
+		func(k *configs.APIKey) keyPatch { return keyPatch{Name: k.Name, PlanID: k.PlanID, Enabled: k.Enabled} },
+		func(st *configs.State, kp keyPatch, k *configs.APIKey) error {
+			if err := configs.ValidateName(kp.Name); err != nil {
+				return invalid("API key", err)
+			}
+			if kp.PlanID != "" && st.Plans[kp.PlanID] == nil {
+				return fieldError(http.StatusNotFound, "plan_id", "no usage plan has the id %q", kp.PlanID)
+			}
+			k.Name, k.PlanID, k.Enabled = kp.Name, kp.PlanID, kp.Enabled
+			return nil
+		})
 }
 
 func (ad *Admin) deleteKey(r *http.Request) (int, any, error) { return keyEntries.remove(ad, r) }
@@ -258,16 +197,8 @@ func (ad *Admin) listCredentials(r *http.Request) (int, any, error) {
 	return http.StatusOK, map[string]any{"credentials": st.CredentialList(), "index": st.Index}, nil
 }
 
-func (ad *Admin) credential(r *http.Request) (*configs.Credential, error) {
-	return credentialEntries.find(ad.store.State(), r)
-}
-
 func (ad *Admin) getCredential(r *http.Request) (int, any, error) {
-	c, err := ad.credential(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, c.Redacted(), nil
+	return credentialEntries.get(ad, r)
 }
 
 // createCredential issues an access key id ("PKIA" and 16 letters or
@@ -286,7 +217,7 @@ func (ad *Admin) createCredential(r *http.Request) (int, any, error) {
 	defer ad.writeMu.Unlock()
 	st := ad.store.State()
 	c := &configs.Credential{
-		ID:   freshID("PKIA", 16, upperAlnum, func(id string) bool { return st.Credentials[id] != nil }),
+		ID:   credentialEntries.fresh(st),
 		Name: req.Name, Secret: newSecret(), Enabled: true, CreatedAt: ad.now().UTC(),
 	}
 	if err := ad.store.PutCredential(r.Context(), c); err != nil {
@@ -297,32 +228,15 @@ func (ad *Admin) createCredential(r *http.Request) (int, any, error) {
 
 // patchCredential changes a credential's name or enabled flag.
 func (ad *Admin) patchCredential(r *http.Request) (int, any, error) {
-	patch, err := readPatch(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	ad.writeMu.Lock()
-	defer ad.writeMu.Unlock()
-	cur, err := ad.credential(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	var cp credentialPatch
-	if err := applyPatch(credentialPatch{Name: cur.Name, Enabled: cur.Enabled}, patch, &cp); err != nil {
-		return 0, nil, err
-	}
-	if err := configs.ValidateName(cp.Name); err != nil {
-		return 0, nil, invalid("credential", err)
-	}
-	c := *cur
-	c.Name, c.Enabled = cp.Name, cp.Enabled
-	if c == *cur {
-		return http.StatusOK, cur.Redacted(), nil
-	}
-	if err := ad.store.PutCredential(r.Context(), &c); err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, c.Redacted(), nil
+	return patchEntry(ad, r, credentialEntries,
+		func(c *configs.Credential) credentialPatch { return credentialPatch{Name: c.Name, Enabled: c.Enabled} },
+		func(_ *configs.State, cp credentialPatch, c *configs.Credential) error {
+			if err := configs.ValidateName(cp.Name); err != nil {
+				return invalid("credential", err)
+			}
+			c.Name, c.Enabled = cp.Name, cp.Enabled
+			return nil
+		})
 }
 
 func (ad *Admin) deleteCredential(r *http.Request) (int, any, error) {

@@ -29,7 +29,13 @@ type planView struct {
 }
 
 func planViewOf(st *configs.State, p *configs.UsagePlan) planView {
-	return planView{UsagePlan: p, KeyCount: len(st.KeyList(p.ID))}
+	n := 0
+	for _, k := range st.Keys {
+		if k.PlanID == p.ID {
+			n++
+		}
+	}
+	return planView{UsagePlan: p, KeyCount: n}
 }
 
 // --- usage plans ---
@@ -43,19 +49,7 @@ func (ad *Admin) listPlans(r *http.Request) (int, any, error) {
 	return http.StatusOK, map[string]any{"plans": out, "index": st.Index}, nil
 }
 
-func (ad *Admin) plan(r *http.Request) (*configs.State, *configs.UsagePlan, error) {
-	st := ad.store.State()
-	p, err := planEntries.find(st, r)
-	return st, p, err
-}
-
-func (ad *Admin) getPlan(r *http.Request) (int, any, error) {
-	st, p, err := ad.plan(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, planViewOf(st, p), nil
-}
+func (ad *Admin) getPlan(r *http.Request) (int, any, error) { return planEntries.get(ad, r) }
 
 // planStages checks the stages a plan is to cover against the state. A
 // stage of cur (the stored plan) that no longer exists was deleted after
@@ -106,7 +100,7 @@ func (ad *Admin) createPlan(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	p.Stages = stages
-	p.ID = freshID("", 10, lowerAlnum, func(id string) bool { return st.Plans[id] != nil })
+	p.ID = planEntries.fresh(st)
 	if err := ad.store.PutPlan(r.Context(), p); err != nil {
 		return 0, nil, err
 	}
@@ -121,7 +115,7 @@ func (ad *Admin) patchPlan(r *http.Request) (int, any, error) {
 	}
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()
-	st, cur, err := ad.plan(r)
+	st, cur, err := planEntries.find(ad, r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -175,7 +169,7 @@ func (ad *Admin) attachStage(r *http.Request) (int, any, error) {
 	}
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()
-	st, cur, err := ad.plan(r)
+	st, cur, err := planEntries.find(ad, r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -202,7 +196,7 @@ func (ad *Admin) attachStage(r *http.Request) (int, any, error) {
 func (ad *Admin) detachStage(r *http.Request) (int, any, error) {
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()
-	st, cur, err := ad.plan(r)
+	st, cur, err := planEntries.find(ad, r)
 	if err != nil {
 		return 0, nil, err
 	}
