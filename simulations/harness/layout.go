@@ -84,9 +84,7 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 		nd.Internal.Listen = addr(i, InternalPort)
 		nd.Regional.Listen = addr(i, RegionalPort)
 		nd.Edge.Listen = addr(i, EdgePort)
-		nd.AccessLog = "off"
-		// The node group default (10,000 rps) would cap the measurements.
-		nd.DefaultThrottle = &configs.Throttle{RateLimit: configs.MaxRateLimit, BurstLimit: configs.MaxBurstLimit}
+		benchDefaults(nd)
 		nd.ShutdownGrace = configs.Duration(2 * time.Second)
 		for c := range l.Regions {
 			if c != i {
@@ -109,17 +107,32 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 			nd.Regional.CertFile, nd.Regional.KeyFile = cert, key
 			nd.Edge.CertFile, nd.Edge.KeyFile = cert, key
 		}
-		b, err := json.MarshalIndent(nd, "", "  ")
-		if err != nil {
-			return nil, nil, err
-		}
 		file := filepath.Join(dir, nd.Name+".json")
-		if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+		if err := writeNodeConfig(file, nd); err != nil {
 			return nil, nil, err
 		}
 		files = append(files, file)
 	}
 	return nodes, files, nil
+}
+
+// benchDefaults sets what every benchmarked node shares, in a Layout and
+// as a SingleNode: no access log, and the node group's default throttle
+// raised to the maximum, since the default (10,000 rps) would cap the
+// measurements.
+func benchDefaults(nd *configs.Node) {
+	nd.AccessLog = "off"
+	nd.DefaultThrottle = &configs.Throttle{RateLimit: configs.MaxRateLimit, BurstLimit: configs.MaxBurstLimit}
+}
+
+// writeNodeConfig writes nd as the JSON config file `portico run
+// --config` reads.
+func writeNodeConfig(file string, nd *configs.Node) error {
+	b, err := json.MarshalIndent(nd, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, append(b, '\n'), 0o644)
 }
 
 // CA loads the certificate authority Write created under dir, to issue

@@ -9,53 +9,47 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/portico-gw/portico/configs"
 )
 
 // SingleNode is the one Portico node of a driver that benchmarks a single
-// gateway (proxybench, accessbench): control and regional, on 127.0.0.1
-// ports picked free, with a temporary data directory.
+// gateway (proxybench, accessbench): control and regional, with every
+// listener on a 127.0.0.1 port picked free (so that it can run beside
+// another node on the machine) and a temporary data directory.
 type SingleNode struct {
 	Driver string // names the node (Driver-1) and describes its deployment
 	Region string
 	Zone   string // invoke hosts are {apiId}.{Region}.{Zone}
-	// OwnPorts gives the internal and gossip listeners free ports too,
-	// rather than their fixed defaults (9183, 9182), so that the node can
-	// run beside another one on the machine.
-	OwnPorts bool
 }
 
-// NodePorts are the addresses of a SingleNode's listeners; Internal and
-// Gossip are empty without OwnPorts.
-type NodePorts struct {
-	Admin, Regional, Raft, Internal, Gossip string
-}
+// SingleNodePorts is how many addresses Config takes.
+const SingleNodePorts = 5
 
-// Config is the node's config with its data directory dir/data.
-func (n SingleNode) Config(dir string, p NodePorts) string {
-	var own string // the listeners with their own ports
-	if p.Internal != "" {
-		own += fmt.Sprintf("internal: {listen: %q}\n", p.Internal)
+// Config is the node's config with its data directory dir/data and its
+// listeners on addrs: admin, regional, raft, internal and gossip, in that
+// order (SingleNodePorts of them). Its TLS files are left empty, so the
+// node generates its CA and certificates under dir/data/tls.
+func (n SingleNode) Config(dir string, addrs []string) configs.Node {
+	nd := configs.Node{
+		Name:    n.Driver + "-1",
+		Region:  n.Region,
+		Roles:   []string{configs.RoleControl, configs.RoleRegional},
+		Zone:    n.Zone,
+		DataDir: filepath.Join(dir, "data"),
 	}
-	if p.Gossip != "" {
-		own += fmt.Sprintf("gossip: {listen: %q}\n", p.Gossip)
-	}
-	return fmt.Sprintf(`name: %s-1
-region: %s
-roles: [control, regional]
-zone: %s
-data_dir: %q
-admin: {listen: %q}
-regional: {listen: %q}
-raft: {listen: %q}
-%saccess_log: "off"
-# The node group default (10,000 rps) would cap the measurement.
-default_throttle: {rate_limit: 10000000, burst_limit: 10000000}
-`, n.Driver, n.Region, n.Zone, filepath.Join(dir, "data"), p.Admin, p.Regional, p.Raft, own)
+	nd.Admin.Listen = addrs[0]
+	nd.Regional.Listen = addrs[1]
+	nd.Raft.Listen = addrs[2]
+	nd.Internal.Listen = addrs[3]
+	nd.Gossip.Listen = addrs[4]
+	benchDefaults(&nd)
+	return nd
 }
 
 // Portico is a running SingleNode.
@@ -69,57 +63,30 @@ type Portico struct {
 	http     *http.Client
 }
 
-// Start writes the node's config to dir/node.yaml, starts `bin run` from
-// dir in g and waits (at most a minute) until its admin API answers
-// /healthz. The node's output goes to dir/portico.log, whose tail the
-// error carries.
+// Start writes the node's config (Config, on free ports) to
+// dir/node.json and starts it from dir in g with StartNodes, which waits
+// (at most a minute) until its admin API answers /healthz. The node's
+// output goes to dir/logs/{Driver}-1.log.
 func (n SingleNode) Start(ctx context.Context, g *Group, bin, dir string) (*Portico, error) {
-	count := 3
-	if n.OwnPorts {
-		count = 5
-	}
-	ports, err := FreePorts(count)
+	addrs, err := FreePorts(SingleNodePorts)
 	if err != nil {
 		return nil, err
 	}
-	np := NodePorts{Admin: ports[0], Regional: ports[1], Raft: ports[2]}
-	if n.OwnPorts {
-		np.Internal, np.Gossip = ports[3], ports[4]
+	cfg := n.Config(dir, addrs)
+	file := filepath.Join(dir, "node.json")
+	if err := writeNodeConfig(file, &cfg); err != nil {
+		return nil, err
 	}
-	p := &Portico{
-		Admin:    np.Admin,
-		Regional: np.Regional,
-		CAFile:   filepath.Join(dir, "data", "tls", "ca.pem"),
+	if err := StartNodes(ctx, g, bin, dir, []configs.Node{cfg}, []string{file}, nil); err != nil {
+		return nil, err
+	}
+	return &Portico{
+		Admin:    cfg.Admin.Listen,
+		Regional: cfg.Regional.Listen,
+		CAFile:   filepath.Join(cfg.DataDir, "tls", "ca.pem"),
 		node:     n,
 		http:     &http.Client{Timeout: 10 * time.Second},
-	}
-	cfgFile := filepath.Join(dir, "node.yaml")
-	if err := os.WriteFile(cfgFile, []byte(n.Config(dir, np)), 0o644); err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, "portico.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(bin, "run", "--config", cfgFile)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	proc, err := g.Start("portico", cmd)
-	if err != nil {
-		return nil, err
-	}
-	err = Retry(ctx, 60*time.Second, 100*time.Millisecond, func() error {
-		if proc.Exited() {
-			return Permanent(fmt.Errorf("portico exited (%v)", proc.Err()))
-		}
-		return p.AdminDo(ctx, "GET", "/healthz", nil, nil)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wait for portico: %w; its log:%s", err, ReadTail(logPath))
-	}
-	return p, nil
+	}, nil
 }
 
 // Deploy applies the API definition def and deploys it to stage with
@@ -187,4 +154,57 @@ func (p *Portico) Client() (*http.Client, error) {
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, nil
+}
+
+// SingleBench is a single-gateway benchmark under way (StartBench): its
+// session (temporary directory and processes), the binaries, the backend
+// and the node with the API deployed.
+type SingleBench struct {
+	*Session
+	Wrk     string // the wrk binary
+	Bin     string // the portico binary
+	Results string // the results directory (ResultsDir)
+	Backend BackendAddrs
+	Gateway *Portico
+	// Client is an HTTPS client for Gateway's regional listener
+	// (Portico.Client).
+	Client *http.Client
+}
+
+// StartBench finds the binaries o names, begins a session named after
+// n.Driver and bounded by budget (Begin), starts the backend
+// (StartBackend) and the node (Start) in it, deploys def to stage with
+// the backend's plain address as its upstream (Deploy) and makes the
+// regional client. The caller ends the session (End, with whether the
+// benchmark failed) when the benchmark returns; on an error StartBench
+// has ended it.
+func (n SingleNode) StartBench(ctx context.Context, o WrkOptions, budget time.Duration, log *slog.Logger, def, stage string) (_ context.Context, _ *SingleBench, err error) {
+	b := &SingleBench{Results: ResultsDir(o.Results)}
+	if b.Wrk, b.Bin, err = o.Binaries(); err != nil {
+		return ctx, nil, err
+	}
+	ctx, b.Session, err = Begin(ctx, n.Driver, budget, o.Keep, log, "rerun with -keep to keep the node config, logs and raw wrk output")
+	if err != nil {
+		return ctx, nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.End(true)
+		}
+	}()
+	if b.Backend, err = StartBackend(ctx, b.Procs, b.Dir); err != nil {
+		return ctx, nil, fmt.Errorf("backend: %w", err)
+	}
+	log.Info("backend listening", "plain", b.Backend.Plain, "tls", b.Backend.TLS)
+	if b.Gateway, err = n.Start(ctx, b.Procs, b.Bin, b.Dir); err == nil {
+		err = b.Gateway.Deploy(ctx, def, stage, b.Backend.Plain)
+	}
+	if err != nil {
+		return ctx, nil, fmt.Errorf("portico: %w", err)
+	}
+	log.Info("portico ready", "regional", b.Gateway.Regional, "api", b.Gateway.APIID, "host", b.Gateway.Host)
+	if b.Client, err = b.Gateway.Client(); err != nil {
+		return ctx, nil, err
+	}
+	return ctx, b, nil
 }

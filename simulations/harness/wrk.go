@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +121,66 @@ type WrkTarget struct {
 	// They may carry credentials: errors then name the URL, not the
 	// whole command.
 	Headers []string
+}
+
+// Get makes one GET request to t the way wrk will (Host and Headers)
+// and returns the status and up to 64 KiB of the body. An error that a
+// retry cannot mend (a malformed URL) is Permanent.
+func (t WrkTarget) Get(ctx context.Context, c *http.Client) (status int, body string, err error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", t.URL, nil)
+	if err != nil {
+		return 0, "", Permanent(err)
+	}
+	if t.Host != "" {
+		req.Host = t.Host
+	}
+	for _, h := range t.Headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return 0, "", err
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+// HeaderNames are the names of t's Headers, never their values (which
+// may be credentials).
+func (t WrkTarget) HeaderNames() []string {
+	var names []string
+	for _, h := range t.Headers {
+		name, _, _ := strings.Cut(h, ":")
+		names = append(names, strings.TrimSpace(name))
+	}
+	return names
+}
+
+// CheckHello makes one request to t the way wrk will (Get) and wants 200
+// with body want, the backend's hello: a target answering errors would
+// otherwise be measured as a fast one. The error names the headers sent,
+// not their values.
+func CheckHello(ctx context.Context, c *http.Client, t WrkTarget, want string) error {
+	status, body, err := t.Get(ctx, c)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK || body != want {
+		var host, with string
+		if t.Host != "" {
+			host = fmt.Sprintf(" (Host %q)", t.Host)
+		}
+		if len(t.Headers) > 0 {
+			with = " with " + strings.Join(t.HeaderNames(), ", ")
+		}
+		return fmt.Errorf("GET %s%s%s = %d %q, want 200 %q", t.URL, host, with, status, body, want)
+	}
+	return nil
 }
 
 // Wrk runs wrk with one benchmark's settings, the same for every target,

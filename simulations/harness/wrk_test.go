@@ -1,6 +1,11 @@
 package harness
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +210,45 @@ func FuzzParseWrk(f *testing.F) {
 			t.Fatalf("accepted negative values: %+v", r)
 		}
 	})
+}
+
+// TestCheckHello checks that a target is probed the way wrk loads it
+// (its Host and Headers), that only 200 with the hello body passes, and
+// that the error names a credential header but never its value.
+func TestCheckHello(t *testing.T) {
+	t.Parallel()
+	const hello = "hello\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "api.example" || r.Header.Get("x-api-key") != "s3cret" {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, hello)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := srv.Client()
+	ok := WrkTarget{Name: "key", URL: srv.URL + "/hello", Host: "api.example", Headers: []string{"x-api-key: s3cret"}}
+	if err := CheckHello(ctx, c, ok, hello); err != nil {
+		t.Errorf("CheckHello: %v", err)
+	}
+	if err := CheckHello(ctx, c, ok, "other\n"); err == nil {
+		t.Error("a different body passed")
+	}
+	bare := ok
+	bare.Headers = nil
+	if status, _, err := bare.Get(ctx, c); err != nil || status != http.StatusForbidden {
+		t.Errorf("Get without the header = %d, %v; want 403", status, err)
+	}
+	wrong := ok
+	wrong.Headers = []string{"x-api-key: wrong"}
+	err := CheckHello(ctx, c, wrong, hello)
+	if err == nil || !strings.Contains(err.Error(), "with x-api-key") || strings.Contains(err.Error(), "wrong") ||
+		!strings.Contains(err.Error(), `(Host "api.example")`) {
+		t.Errorf("CheckHello with a wrong key: %v", err)
+	}
+	var pe permanentError
+	if err := CheckHello(ctx, c, WrkTarget{URL: "://bad"}, hello); !errors.As(err, &pe) {
+		t.Errorf("malformed URL: %v, want a permanent error", err)
+	}
 }

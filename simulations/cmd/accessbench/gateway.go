@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/portico-gw/portico/configs"
 	"github.com/portico-gw/portico/simulations/harness"
 )
 
@@ -26,11 +27,9 @@ const (
 	planQuota = 1e9 // requests per DAY
 )
 
-// benchNode is the gateway under test: as proxybench's, except that the
-// internal and gossip listeners get free ports too rather than their
-// fixed defaults, so that the driver can run beside another node on the
-// machine.
-var benchNode = harness.SingleNode{Driver: "accessbench", Region: nodeRegion, Zone: nodeZone, OwnPorts: true}
+// benchNode is the gateway under test, every listener on a free port (as
+// proxybench's).
+var benchNode = harness.SingleNode{Driver: "accessbench", Region: nodeRegion, Zone: nodeZone}
 
 // apiDefinition is the API under test: three GET resources proxying to
 // the same backend route, one per access mode. /jwt needs a token from
@@ -68,36 +67,22 @@ resources:
 `
 }
 
-// planRequest is the body of POST /v1/plans (node/admin_plans.go).
+// planRequest is the body of POST /v1/plans (node/admin_plans.go), whose
+// throttle, quota and stages are Portico's own types.
 type planRequest struct {
-	Name     string      `json:"name"`
-	Throttle throttle    `json:"throttle"`
-	Quota    quota       `json:"quota"`
-	Stages   []planStage `json:"stages"`
-}
-
-type throttle struct {
-	RateLimit  float64 `json:"rate_limit"`
-	BurstLimit int     `json:"burst_limit"`
-}
-
-type quota struct {
-	Limit  int64  `json:"limit"`
-	Period string `json:"period"`
-}
-
-type planStage struct {
-	APIID string `json:"api_id"`
-	Stage string `json:"stage"`
+	Name     string              `json:"name"`
+	Throttle configs.Throttle    `json:"throttle"`
+	Quota    configs.Quota       `json:"quota"`
+	Stages   []configs.PlanStage `json:"stages"`
 }
 
 // benchPlan is the usage plan that covers the bench stage of apiID.
 func benchPlan(apiID string) planRequest {
 	return planRequest{
 		Name:     "accessbench",
-		Throttle: throttle{RateLimit: planRate, BurstLimit: planBurst},
-		Quota:    quota{Limit: planQuota, Period: "DAY"},
-		Stages:   []planStage{{APIID: apiID, Stage: benchStage}},
+		Throttle: configs.Throttle{RateLimit: planRate, BurstLimit: planBurst},
+		Quota:    configs.Quota{Limit: planQuota, Period: configs.QuotaDay},
+		Stages:   []configs.PlanStage{{APIID: apiID, Stage: benchStage}},
 	}
 }
 

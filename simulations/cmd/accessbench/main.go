@@ -106,12 +106,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 // bench runs the whole benchmark; every process and server it starts has
 // stopped when it returns.
 func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (err error) {
-	wrkPath, bin, err := o.Binaries()
-	if err != nil {
-		return err
-	}
-	resultsDir := harness.ResultsDir(o.Results)
-
 	idp, err := newProvider()
 	if err != nil {
 		return err
@@ -129,36 +123,20 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 			err = cerr
 		}
 	}()
+	log.Info("jwks serving", "url", jwks.URL)
 
-	ctx, sess, err := harness.Begin(ctx, "accessbench", o.budget(), o.Keep, log, "rerun with -keep to keep the node config, logs and raw wrk output")
+	ctx, b, err := benchNode.StartBench(ctx, o.WrkOptions, o.budget(), log, apiDefinition(jwks.URL), benchStage)
 	if err != nil {
 		return err
 	}
-	defer func() { sess.End(err != nil) }()
-	dir, procs := sess.Dir, sess.Procs
-
-	be, err := harness.StartBackend(ctx, procs, dir)
-	if err != nil {
-		return fmt.Errorf("backend: %w", err)
-	}
-	log.Info("backend listening", "plain", be.Plain, "jwks", jwks.URL)
-	gw, err := benchNode.Start(ctx, procs, bin, dir)
-	if err != nil {
-		return fmt.Errorf("portico: %w", err)
-	}
-	if err := gw.Deploy(ctx, apiDefinition(jwks.URL), benchStage, be.Plain); err != nil {
-		return fmt.Errorf("portico: %w", err)
-	}
+	defer func() { b.End(err != nil) }()
+	wrkPath, bin, dir, gw, client := b.Wrk, b.Bin, b.Dir, b.Gateway, b.Client
 	planID, apiKey, err := createKey(ctx, gw)
 	if err != nil {
 		return fmt.Errorf("portico: %w", err)
 	}
-	log.Info("portico ready", "regional", gw.Regional, "api", gw.APIID, "host", gw.Host, "plan", planID)
+	log.Info("api key ready", "plan", planID)
 
-	client, err := gw.Client()
-	if err != nil {
-		return err
-	}
 	base := "https://" + gw.Regional + "/" + benchStage
 	open := &route{name: "open", url: base + "/open", host: gw.Host}
 	jwt := &route{name: "jwt", url: base + "/jwt", host: gw.Host, header: "Authorization: Bearer " + token,
@@ -203,5 +181,5 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	}
 
 	rep := newReport(o, bin, harness.WrkVersion(ctx, wrkPath), routes, jwks.Fetches())
-	return harness.Publish(stdout, resultsDir, "accessbench", rep.Time, rep)
+	return harness.Publish(stdout, b.Results, "accessbench", rep.Time, rep)
 }

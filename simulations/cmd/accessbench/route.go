@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,21 +48,19 @@ func (r *route) credential() string {
 }
 
 // check makes one request the way wrk will, with the credential, and
-// wants the backend's answer; then one without, and wants it refused
-// (the open route: served). A route answering errors would otherwise be
-// measured as a fast route.
+// wants the backend's answer (harness.CheckHello); then one without, and
+// wants it refused (the open route: served). A route answering errors
+// would otherwise be measured as a fast route.
 func (r *route) check(ctx context.Context, c *http.Client) error {
-	status, body, err := r.get(ctx, c, true)
-	if err != nil {
+	if err := harness.CheckHello(ctx, c, r.wrk(), helloBody); err != nil {
 		return err
-	}
-	if status != http.StatusOK || body != helloBody {
-		return fmt.Errorf("GET %s (Host %q) with %s = %d %q, want 200 %q", r.url, r.host, r.describe(), status, body, helloBody)
 	}
 	if r.header == "" {
 		return nil
 	}
-	status, body, err = r.get(ctx, c, false)
+	bare := r.wrk()
+	bare.Headers = nil
+	status, body, err := bare.Get(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -72,35 +69,6 @@ func (r *route) check(ctx context.Context, c *http.Client) error {
 			r.url, r.host, r.credential(), status, body, r.denied))
 	}
 	return nil
-}
-
-func (r *route) describe() string {
-	if r.header == "" {
-		return "no credential"
-	}
-	return r.credential()
-}
-
-func (r *route) get(ctx context.Context, c *http.Client, withCredential bool) (status int, body string, err error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.url, nil)
-	if err != nil {
-		return 0, "", harness.Permanent(err)
-	}
-	req.Host = r.host
-	if withCredential && r.header != "" {
-		name, value, _ := strings.Cut(r.header, ":")
-		req.Header.Set(name, strings.TrimSpace(value))
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return 0, "", err
-	}
-	return resp.StatusCode, string(b), nil
 }
 
 // runOrder is the order of the routes in measured round i (0-based): the

@@ -10,8 +10,7 @@ const (
 	benchStage = "bench"
 )
 
-// benchNode is the gateway under test. Its internal and gossip listeners
-// keep their fixed default ports.
+// benchNode is the gateway under test, every listener on a free port.
 var benchNode = harness.SingleNode{Driver: "proxybench", Region: nodeRegion, Zone: nodeZone}
 
 // benchDefinition is the API under test: one HTTP_PROXY route to the

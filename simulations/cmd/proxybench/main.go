@@ -99,74 +99,28 @@ func (t *target) wrk() harness.WrkTarget {
 	return harness.WrkTarget{Name: t.name, URL: t.url, Host: t.host}
 }
 
-// check makes one request the way wrk will and wants the backend's answer.
-func (t *target) check(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", t.url, nil)
-	if err != nil {
-		return harness.Permanent(err)
-	}
-	if t.host != "" {
-		req.Host = t.host
-	}
-	resp, err := t.probe.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK || string(body) != helloBody {
-		return fmt.Errorf("GET %s (Host %q) = %d %q, want 200 %q", t.url, req.Host, resp.StatusCode, body, helloBody)
-	}
-	return nil
-}
-
 // bench runs the whole benchmark; every process it starts has stopped
 // when it returns.
 func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (err error) {
-	wrkPath, bin, err := o.Binaries()
+	ctx, b, err := benchNode.StartBench(ctx, o.WrkOptions, o.budget(), log, benchDefinition, benchStage)
 	if err != nil {
 		return err
 	}
-	resultsDir := harness.ResultsDir(o.Results)
+	defer func() { b.End(err != nil) }()
+	wrkPath, bin, dir, be, gw := b.Wrk, b.Bin, b.Dir, b.Backend, b.Gateway
 
-	ctx, sess, err := harness.Begin(ctx, "proxybench", o.budget(), o.Keep, log, "rerun with -keep to keep the node config, logs and raw wrk output")
-	if err != nil {
-		return err
-	}
-	defer func() { sess.End(err != nil) }()
-	dir, procs := sess.Dir, sess.Procs
-
-	be, err := harness.StartBackend(ctx, procs, dir)
-	if err != nil {
-		return fmt.Errorf("backend: %w", err)
-	}
-	log.Info("backend listening", "plain", be.Plain, "tls", be.TLS)
-	gw, err := benchNode.Start(ctx, procs, bin, dir)
-	if err == nil {
-		err = gw.Deploy(ctx, benchDefinition, benchStage, be.Plain)
-	}
-	if err != nil {
-		return fmt.Errorf("portico: %w", err)
-	}
-	log.Info("portico ready", "regional", gw.Regional, "api", gw.APIID, "host", gw.Host)
-
-	gwClient, err := gw.Client()
-	if err != nil {
-		return err
-	}
 	// The direct HTTPS port has a throwaway self-signed certificate.
 	insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	plain := &http.Client{Timeout: 10 * time.Second}
 	direct := &target{name: "direct-tls", url: "https://" + be.TLS + "/hello", probe: insecure}
-	portico := &target{name: "portico", url: "https://" + gw.Regional + "/" + benchStage + "/hello", host: gw.Host, probe: gwClient}
+	portico := &target{name: "portico", url: "https://" + gw.Regional + "/" + benchStage + "/hello", host: gw.Host, probe: b.Client}
 	directPlain := &target{name: "direct-plain", url: "http://" + be.Plain + "/hello", probe: plain}
 	targets := []*target{direct, portico, directPlain}
 	for _, t := range targets {
 		// A new deployment may take a moment to be served.
-		if err := harness.Retry(ctx, 15*time.Second, 100*time.Millisecond, func() error { return t.check(ctx) }); err != nil {
+		if err := harness.Retry(ctx, 15*time.Second, 100*time.Millisecond, func() error {
+			return harness.CheckHello(ctx, t.probe, t.wrk(), helloBody)
+		}); err != nil {
 			return fmt.Errorf("%s does not serve the backend's answer: %w", t.name, err)
 		}
 		t.probe.CloseIdleConnections()
@@ -202,5 +156,5 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	directPlain.runs = append(directPlain.runs, r)
 
 	rep := newReport(o, bin, harness.WrkVersion(ctx, wrkPath), targets)
-	return harness.Publish(stdout, resultsDir, "proxybench", rep.Time, rep)
+	return harness.Publish(stdout, b.Results, "proxybench", rep.Time, rep)
 }
