@@ -165,17 +165,9 @@ func TestFSMDomainEntriesDeterministic(t *testing.T) {
 	if r := src.Apply(&raft.Log{Index: s1.Index + 1, Type: raft.LogCommand, Data: usage}); r != nil {
 		t.Fatalf("add usage: %v", r)
 	}
-	snap, _ := src.Snapshot()
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	f := newFSM()
-	if err := f.Restore(io.NopCloser(bytes.NewReader(sink.buf.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	f := restoredCopy(t, src)
 	if !reflect.DeepEqual(f.State(), s1) {
-		t.Fatalf("restored state differs:\n%s", sink.buf.String())
+		t.Fatalf("restored state differs:\n got %+v\nwant %+v", f.State(), s1)
 	}
 	day := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
 	for _, c := range []struct {
@@ -204,6 +196,24 @@ func TestFSMDomainEntriesDeterministic(t *testing.T) {
 func newFSMWith(s *configs.State) *fsm {
 	f := newFSM()
 	f.state.Store(s)
+	return f
+}
+
+// restoredCopy returns a new FSM restored from a snapshot of src.
+func restoredCopy(t testing.TB, src *fsm) *fsm {
+	t.Helper()
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	f := newFSM()
+	if err := f.Restore(io.NopCloser(bytes.NewReader(sink.buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 

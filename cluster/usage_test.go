@@ -96,15 +96,7 @@ func TestUsageReplicasAgreeAcrossSnapshots(t *testing.T) {
 		for i := range cut {
 			src.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: data[i]})
 		}
-		snap, _ := src.Snapshot()
-		sink := &memSink{}
-		if err := snap.Persist(sink); err != nil {
-			t.Fatal(err)
-		}
-		f := newFSM()
-		if err := f.Restore(io.NopCloser(bytes.NewReader(sink.buf.Bytes()))); err != nil {
-			t.Fatal(err)
-		}
+		f := restoredCopy(t, src)
 		applyFrom(f, cut)
 		if got := usageDays(f.usage); !reflect.DeepEqual(got, want) || f.usage.kept != whole.usage.kept {
 			t.Errorf("restored from a snapshot after entry %d: %v (kept %q), want %v (kept %q)", cut, got, f.usage.kept, want, whole.usage.kept)

@@ -1086,19 +1086,30 @@ func TestSharedAuthorizerSurvivesAnotherEndpointsRebuild(t *testing.T) {
 	}
 }
 
+// sigCaller is a SigV4 credential.
+type sigCaller struct{ akid, secret string }
+
+// sigCacheGateway starts a regional endpoint serving sigAPI as apiID with
+// the stage cache on and two enabled SigV4 callers.
+func sigCacheGateway(t *testing.T, apiID string) (*backend, *liveGateway, []sigCaller) {
+	t.Helper()
+	b := newBackend(t)
+	st := buildState(t, apiDef{id: apiID, def: sigAPI, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
+	st = withStage(t, st, apiID, "prod", func(s *configs.Stage) { s.Cache = &configs.StageCache{Enabled: true} })
+	callers := []sigCaller{{sigAKID, sigSecret}, {"PKIAOTHERCALLER00001", "another/SeCrEt/0123456789abcdefghijklmnop"}}
+	for i, c := range callers {
+		st = st.WithCredential(st.Index+1, &configs.Credential{ID: c.akid, Name: string(rune('a' + i)), Secret: c.secret, Enabled: true})
+	}
+	return b, startRegional(t, st, nil), callers
+}
+
 // TestCacheKeysOnSigV4Caller: presigned SigV4 requests carry their
 // credential in the query, which the cache does not key on by default;
 // on a cached AWS_IAM route each caller still gets only answers made for
 // it, and its repeat is a hit.
 func TestCacheKeysOnSigV4Caller(t *testing.T) {
 	t.Parallel()
-	b := newBackend(t)
-	st := buildState(t, apiDef{id: "sigcache01", def: sigAPI, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
-	st = withStage(t, st, "sigcache01", "prod", func(s *configs.Stage) { s.Cache = &configs.StageCache{Enabled: true} })
-	const otherAKID, otherSecret = "PKIAOTHERCALLER00001", "another/SeCrEt/0123456789abcdefghijklmnop"
-	st = st.WithCredential(st.Index+1, &configs.Credential{ID: sigAKID, Name: "a", Secret: sigSecret, Enabled: true})
-	st = st.WithCredential(st.Index+1, &configs.Credential{ID: otherAKID, Name: "b", Secret: otherSecret, Enabled: true})
-	lg := startRegional(t, st, nil)
+	_, lg, callers := sigCacheGateway(t, "sigcache01")
 
 	empty := sha256.Sum256(nil)
 	presigned := func(akid, secret string) (seen, string) {
@@ -1116,7 +1127,7 @@ func TestCacheKeysOnSigV4Caller(t *testing.T) {
 		return a.backendSaw(t), a.header.Get("X-Cache")
 	}
 	for round := range 2 {
-		for _, c := range []struct{ akid, secret string }{{sigAKID, sigSecret}, {otherAKID, otherSecret}} {
+		for _, c := range callers {
 			s, xc := presigned(c.akid, c.secret)
 			if !strings.Contains(s.RequestURI, c.akid) {
 				t.Fatalf("round %d: caller %s got the answer made for %s (X-Cache %q)", round, c.akid, s.RequestURI, xc)
@@ -1135,13 +1146,7 @@ func TestCacheKeysOnSigV4Caller(t *testing.T) {
 // caller still gets only its own answers.
 func TestCacheHitsForHeaderSignedSigV4Caller(t *testing.T) {
 	t.Parallel()
-	b := newBackend(t)
-	st := buildState(t, apiDef{id: "sigcache02", def: sigAPI, stages: prod(map[string]string{"backend": b.Listener.Addr().String()})})
-	st = withStage(t, st, "sigcache02", "prod", func(s *configs.Stage) { s.Cache = &configs.StageCache{Enabled: true} })
-	const otherAKID, otherSecret = "PKIAOTHERCALLER00002", "another/SeCrEt/0123456789abcdefghijklmnoq"
-	st = st.WithCredential(st.Index+1, &configs.Credential{ID: sigAKID, Name: "a", Secret: sigSecret, Enabled: true})
-	st = st.WithCredential(st.Index+1, &configs.Credential{ID: otherAKID, Name: "b", Secret: otherSecret, Enabled: true})
-	lg := startRegional(t, st, nil)
+	b, lg, callers := sigCacheGateway(t, "sigcache02")
 
 	attempt := 0
 	signed := func(akid, secret string) (seen, string) {
@@ -1154,7 +1159,7 @@ func TestCacheHitsForHeaderSignedSigV4Caller(t *testing.T) {
 		return a.backendSaw(t), a.header.Get("X-Cache")
 	}
 	for round := range 2 {
-		for _, c := range []struct{ akid, secret string }{{sigAKID, sigSecret}, {otherAKID, otherSecret}} {
+		for _, c := range callers {
 			s, xc := signed(c.akid, c.secret)
 			if !strings.Contains(s.Header.Get("Authorization"), "Credential="+c.akid+"/") {
 				t.Fatalf("round %d: caller %s got the answer made for %q (X-Cache %q)", round, c.akid, s.Header.Get("Authorization"), xc)
