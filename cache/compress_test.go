@@ -93,8 +93,10 @@ func testCompressedStorage(t *testing.T, size int) {
 		if got := w.Header().Get("Vary"); got != "Accept-Encoding" {
 			t.Errorf("%q: Vary %q", tc.accept, got)
 		}
-		if w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) {
-			t.Errorf("%q: Content-Length %q for %d bytes", tc.accept, w.Header().Get("Content-Length"), w.Body.Len())
+		// A smaller body's length is the server's to send (see
+		// TestHitContentLengthOverTheWire); a recorder has none.
+		if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) && (cl != "" || w.Body.Len() >= serverCountsBelow) {
+			t.Errorf("%q: Content-Length %q for %d bytes", tc.accept, cl, w.Body.Len())
 		}
 		wantETag := `"e1"`
 		if tc.want != "" {

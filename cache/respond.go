@@ -80,7 +80,7 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 			h["Etag"] = e.weakETag
 		}
 	}
-	if bodyAllowed(e.status) {
+	if bodyAllowed(e.status) && (head || len(body) >= serverCountsBelow) {
 		h["Content-Length"] = e.sizes[c]
 	}
 	w.WriteHeader(e.status)
@@ -88,6 +88,14 @@ func (s *Stage) writeEntry(w http.ResponseWriter, r *http.Request, e *entry, xc 
 		_, _ = w.Write(body) // a failed write means the client left
 	}
 }
+
+// serverCountsBelow is the body size under which a hit leaves
+// Content-Length to the server: net/http (HTTP/1.1 buffers 2048 bytes
+// before it must choose, HTTP/2 4 KiB) and quic-go's HTTP/3 both count a
+// body that a handler wrote whole before returning, and set the header
+// without the map entry, clone and sort it costs here.
+// TestHitContentLengthOverTheWire checks it for every protocol.
+const serverCountsBelow = 2048
 
 // ageValues are the Age header values of the first sharedAges seconds,
 // shared by every response (see shareHeader): a hit then allocates

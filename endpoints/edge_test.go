@@ -286,8 +286,16 @@ func TestEdgeServesFromTwoTiersWithExpiry(t *testing.T) {
 	if got := hdr.Get("Alt-Svc"); !strings.Contains(got, `h3=":`+strconv.Itoa(r.edge.Addr().(*net.TCPAddr).Port)+`"`) {
 		t.Errorf("Alt-Svc = %q, want h3 on the edge's port", got)
 	}
-	if _, xc, _, _ = r.get(r.h2, "/prod/items/1", nil); xc != "Hit from edge" {
+	if _, xc, _, hdr = r.get(r.h2, "/prod/items/1", nil); xc != "Hit from edge" {
 		t.Errorf("second X-Cache = %q, want a hit at the edge", xc)
+	}
+	// Once per connection: the client keeps it for its max-age.
+	if got := hdr.Get("Alt-Svc"); got != "" {
+		t.Errorf("Alt-Svc on the connection's second response = %q, want none", got)
+	}
+	r.h2.CloseIdleConnections()
+	if _, _, _, hdr = r.get(r.h2, "/prod/items/1", nil); hdr.Get("Alt-Svc") == "" {
+		t.Error("no Alt-Svc on a new connection's first response")
 	}
 	if n := r.backend.count("/items/1"); n != 1 {
 		t.Fatalf("backend calls = %d, want 1", n)
@@ -318,9 +326,9 @@ func TestEdgeServesFromTwoTiersWithExpiry(t *testing.T) {
 		t.Errorf("no upstream: %d %q", status, body)
 	}
 	// IntegrationLatency at the edge counts the forwards (three misses
-	// and the 503), not the hit or the mock.
+	// and the 503), not the two hits or the mock.
 	eventually(t, "4 IntegrationLatency samples at the edge", func() bool {
-		return r.edgeSamples("portico_IntegrationLatency") == 4 && r.edgeSamples("portico_Latency") == 6
+		return r.edgeSamples("portico_IntegrationLatency") == 4 && r.edgeSamples("portico_Latency") == 7
 	})
 }
 

@@ -351,8 +351,10 @@ func (g *Gateway) newServer(ls *listeners) *http.Server {
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(true)
 	h := g.handler
+	var connContext func(context.Context, net.Conn) context.Context
 	if ls.udp != nil {
 		h = altSvc(ls.udp.LocalAddr().(*net.UDPAddr).Port, h)
+		connContext = altSvcConnContext
 	}
 	return &http.Server{
 		Handler:           h,
@@ -364,6 +366,7 @@ func (g *Gateway) newServer(ls *listeners) *http.Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         g.connStateHook(), // nil unless Config.ObserveRTT
+		ConnContext:       connContext,
 		// TLS handshake failures and the like are the client's problem.
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}

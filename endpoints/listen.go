@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/quic-go/quic-go"
@@ -89,13 +90,30 @@ func (g *Gateway) listen(ctx context.Context) (*listeners, error) {
 }
 
 // altSvc advertises HTTP/3 on the same port to clients of HTTP/1.1 and
-// HTTP/2 (RFC 7838), for 24 hours.
+// HTTP/2 (RFC 7838), for 24 hours, on the first response of each
+// connection: a client keeps the advertisement for its max-age whichever
+// response carried it (RFC 7838 §2.2), so repeating it on every response
+// of a keep-alive connection only made each of them a header longer (a
+// cost every cache hit paid). The connection's flag comes from
+// altSvcConnContext; a request without one (a handler used alone) always
+// gets the header.
 func altSvc(port int, next http.Handler) http.Handler {
 	v := []string{`h3=":` + strconv.Itoa(port) + `"; ma=86400`}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Alt-Svc"] = v
+		if sent, ok := r.Context().Value(altSvcKey{}).(*atomic.Bool); !ok || !sent.Swap(true) {
+			w.Header()["Alt-Svc"] = v
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// altSvcKey is the context key of a connection's "Alt-Svc sent" flag.
+type altSvcKey struct{}
+
+// altSvcConnContext gives every connection a flag of its own (the
+// http.Server's ConnContext; HTTP/2 streams share their connection's).
+func altSvcConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, altSvcKey{}, new(atomic.Bool))
 }
 
 // newHTTP3Server serves the pipeline over QUIC with the endpoint's
