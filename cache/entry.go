@@ -70,9 +70,11 @@ var hopHeaders = []string{
 }
 
 // dropHeader lists the headers a stored response loses besides hop-by-hop
-// ones: those recomputed when serving, and the tier's own X-Cache.
+// ones: those recomputed when serving, the tier's own X-Cache, and
+// Alt-Svc, which names the answering server's alternatives (an endpoint
+// adds its own per connection).
 var dropHeader = []string{
-	"Content-Length", "Content-Encoding", "X-Cache", "Age", "Vary", "Set-Cookie",
+	"Content-Length", "Content-Encoding", "X-Cache", "Age", "Vary", "Set-Cookie", "Alt-Svc",
 }
 
 // keepRawBytes: a body up to this size is also kept as it came, next to

@@ -24,7 +24,8 @@ func TestObserverIsAskedPerStage(t *testing.T) {
 
 // TestDropHeadersAreNotStored: a header named in DropHeaders never comes
 // from an entry: not on the Miss that filled it, not on hits, not after a
-// 304 revalidation that sent a new value.
+// 304 revalidation that sent a new value. Nor does an origin's Alt-Svc,
+// on hits.
 func TestDropHeadersAreNotStored(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
@@ -38,7 +39,7 @@ func TestDropHeadersAreNotStored(t *testing.T) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		text("body", "Etag", `"v1"`, "X-Kept", "yes")(w, r, bg)
+		text("body", "Etag", `"v1"`, "X-Kept", "yes", "Alt-Svc", `h3=":1"`)(w, r, bg)
 	}
 	p := &Policy{TTL: 10 * time.Second}
 	get := func(xc string) {
@@ -47,6 +48,10 @@ func TestDropHeadersAreNotStored(t *testing.T) {
 		expect(t, w, xc, "body")
 		if v, ok := w.Header()["X-Request-Id"]; ok {
 			t.Errorf("%s: X-Request-Id = %q came from the entry", xc, v)
+		}
+		// Never stored (dropHeader): the origin's own alternatives.
+		if v, ok := w.Header()["Alt-Svc"]; ok && xc != "Miss from edge" {
+			t.Errorf("%s: Alt-Svc = %q came from the entry", xc, v)
 		}
 		if w.Header().Get("X-Kept") != "yes" {
 			t.Errorf("%s: X-Kept = %q, want the stored value", xc, w.Header().Get("X-Kept"))

@@ -3,11 +3,13 @@ package cache
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,11 +26,13 @@ func TestHitContentLengthOverTheWire(t *testing.T) {
 	p := &Policy{TTL: time.Minute}
 	bodies := map[string]string{
 		"/small": jsonBody(100),
-		"/edge":  jsonBody(serverCountsBelow - 1),
+		"/under": strings.Repeat("u", serverCountsBelow-1),
+		"/at":    strings.Repeat("a", serverCountsBelow),
 		"/large": jsonBody(8 << 10),
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := &origin{fn: text(bodies[r.URL.Path], "Content-Type", "application/json")}
+		// "/h{1,2,3}/{body}": each server has entries of its own.
+		o := &origin{fn: text(bodies[r.URL.Path[3:]], "Content-Type", "application/json")}
 		e.s.Serve(w, r, p, r.URL.Path, o.serve)
 	})
 
@@ -53,9 +57,16 @@ func TestHitContentLengthOverTheWire(t *testing.T) {
 	}
 	for _, srv := range servers {
 		for path, body := range bodies {
-			for _, method := range []string{"GET", "GET", "HEAD"} { // fill, hit, hit
-				req, _ := http.NewRequest(method, srv.url+path, nil)
-				req.Header.Set("Accept-Encoding", "identity") // no transparent gzip
+			// The first GET fills the entry; then hits as stored, with
+			// gzip accepted (bodies from DefaultCompressMinBytes are
+			// stored compressed too) and HEAD.
+			for i, method := range []string{"GET", "GET", "GET", "HEAD"} {
+				req, _ := http.NewRequest(method, fmt.Sprintf("%s/h%d%s", srv.url, srv.proto, path), nil)
+				coding := "identity" // no transparent gzip from the client
+				if i == 2 {
+					coding = "gzip"
+				}
+				req.Header.Set("Accept-Encoding", coding)
 				res, err := srv.client.Do(req)
 				if err != nil {
 					t.Fatalf("HTTP/%d %s %s: %v", srv.proto, method, path, err)
@@ -65,15 +76,27 @@ func TestHitContentLengthOverTheWire(t *testing.T) {
 				if res.ProtoMajor != srv.proto {
 					t.Fatalf("%s %s answered over HTTP/%d, want %d", method, path, res.ProtoMajor, srv.proto)
 				}
-				if res.Header.Get(HeaderXCache) == "Hit from edge" {
-					if cl := res.Header.Get("Content-Length"); cl != strconv.Itoa(len(body)) {
-						t.Errorf("HTTP/%d %s %s hit: Content-Length %q, want %d", srv.proto, method, path, cl, len(body))
-					}
-				} else if method == "HEAD" || res.Header.Get(HeaderXCache) != "Miss from edge" {
-					t.Errorf("HTTP/%d %s %s: X-Cache %q", srv.proto, method, path, res.Header.Get(HeaderXCache))
+				name := fmt.Sprintf("HTTP/%d %s %s (Accept-Encoding %s)", srv.proto, method, path, coding)
+				wantXC := "Hit from edge"
+				if i == 0 {
+					wantXC = "Miss from edge"
 				}
-				if method == "GET" && string(got) != body {
-					t.Errorf("HTTP/%d GET %s: %d bytes, want %d", srv.proto, path, len(got), len(body))
+				if xc := res.Header.Get(HeaderXCache); xc != wantXC {
+					t.Fatalf("%s: X-Cache %q, want %q", name, xc, wantXC)
+				}
+				want := body
+				if i == 2 && len(body) >= DefaultCompressMinBytes {
+					// Stored compressed too: served as stored.
+					if res.Header.Get("Content-Encoding") != "gzip" || len(got) >= len(body) {
+						t.Fatalf("%s: Content-Encoding %q, %d bytes; want gzip, fewer than %d", name, res.Header.Get("Content-Encoding"), len(got), len(body))
+					}
+					want = string(got) // what Content-Length must count
+				}
+				if cl := res.Header.Get("Content-Length"); cl != strconv.Itoa(len(want)) {
+					t.Errorf("%s: Content-Length %q, want %d", name, cl, len(want))
+				}
+				if method == "GET" && string(got) != want {
+					t.Errorf("%s: %d bytes, want %d", name, len(got), len(want))
 				}
 			}
 		}

@@ -12,6 +12,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -728,5 +731,71 @@ func TestForwarderOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEdgeAltSvcPerConnectionAndHost: the edge advertises HTTP/3 on the
+// first final response of a connection for each host in turn, and not on
+// the responses after it for the same host.
+func TestEdgeAltSvcPerConnectionAndHost(t *testing.T) {
+	r := newEdgeRig(t, rigOptions{})
+	own, other := "shop000001.edge."+testZone, "nosuchapi0.edge."+testZone
+	want := `h3=":` + strconv.Itoa(r.edge.Addr().(*net.TCPAddr).Port) + `"; ma=86400`
+	for i, step := range []struct {
+		host string
+		sent bool
+	}{{own, true}, {own, false}, {other, true}, {own, true}, {own, false}} {
+		req, _ := http.NewRequest("GET", "https://"+own+"/prod/mock", nil)
+		req.Host = step.host
+		res, err := r.h1.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if got := res.Header.Get("Alt-Svc"); (got == want) != step.sent || (got != "" && got != want) {
+			t.Errorf("request %d (Host %s, status %d): Alt-Svc %q, want it sent: %v", i+1, step.host, res.StatusCode, got, step.sent)
+		}
+	}
+}
+
+// TestAltSvcOnTheFinalResponse: a 1xx, and the header map cleared after
+// it (as the proxy does when it relays one), do not use the connection's
+// advertisement up: the final response carries it.
+func TestAltSvcOnTheFinalResponse(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ex := newExchange(w)
+		if ex.altSvc = altSvcFor(r); ex.altSvc != nil {
+			ex.altSvcHost = r.Host
+		}
+		ex.Header().Set("Link", "</a.css>; rel=preload")
+		ex.WriteHeader(http.StatusEarlyHints)
+		clear(ex.Header())
+		ex.WriteHeader(http.StatusNoContent)
+	}))
+	srv.Config.ConnContext = altSvcConnContext(4433)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	var hints []string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			hints = append(hints, strconv.Itoa(code)+" "+h.Get("Alt-Svc"))
+			return nil
+		},
+	})
+	for i, want := range []string{`h3=":4433"; ma=86400`, ""} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("Alt-Svc"); got != want {
+			t.Errorf("response %d: Alt-Svc %q, want %q", i+1, got, want)
+		}
+	}
+	if len(hints) != 2 || hints[0] != "103 " {
+		t.Errorf("1xx responses seen: %q, want two 103 without Alt-Svc", hints)
 	}
 }

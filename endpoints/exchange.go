@@ -63,6 +63,11 @@ type exchange struct {
 	// keys on it.
 	identity string
 
+	// altSvc is the connection's HTTP/3 advertisement when this
+	// response is to carry it (altSvcFor), for altSvcHost.
+	altSvc     *altSvcConn
+	altSvcHost string
+
 	written bool  // the final header went out
 	status  int   // the final status, or one set only for the log (499)
 	bytes   int64 // body bytes written
@@ -131,10 +136,11 @@ func (ex *exchange) withContext(r *http.Request, ctx context.Context) *http.Requ
 // Header implements http.ResponseWriter.
 func (ex *exchange) Header() http.Header { return ex.w.Header() }
 
-// WriteHeader records the final status and stamps the request id on it.
-// The id is set here rather than up front because a 1xx response relayed
-// by the proxy clears the header map, and because a backend's own
-// X-Portico-Request-Id must not reach the client next to ours.
+// WriteHeader records the final status and stamps the request id (and the
+// connection's Alt-Svc when due) on it. They are set here rather than up
+// front because a 1xx response relayed by the proxy clears the header
+// map, and because a backend's own X-Portico-Request-Id or Alt-Svc must
+// not reach the client in place of ours.
 func (ex *exchange) WriteHeader(code int) {
 	if ex.written {
 		return // superfluous; net/http would only log it
@@ -143,6 +149,10 @@ func (ex *exchange) WriteHeader(code int) {
 		ex.written = true
 		ex.status = code
 		ex.w.Header()[headerRequestID] = ex.idValue[:]
+		if ex.altSvc != nil {
+			ex.w.Header()["Alt-Svc"] = ex.altSvc.value
+			ex.altSvc.sent(ex.altSvcHost)
+		}
 		if ex.cors != nil {
 			ex.cors.decorate(ex.w.Header(), ex.corsOrigin)
 		}

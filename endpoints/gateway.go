@@ -350,14 +350,12 @@ func (g *Gateway) newServer(ls *listeners) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetHTTP2(true)
-	h := g.handler
 	var connContext func(context.Context, net.Conn) context.Context
 	if ls.udp != nil {
-		h = altSvc(ls.udp.LocalAddr().(*net.UDPAddr).Port, h)
-		connContext = altSvcConnContext
+		connContext = altSvcConnContext(ls.udp.LocalAddr().(*net.UDPAddr).Port)
 	}
 	return &http.Server{
-		Handler:           h,
+		Handler:           g.handler,
 		TLSConfig:         tc,
 		Protocols:         &protos,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -241,6 +241,7 @@ func newBackend(t testing.TB) *backend {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Backend", "echo")
 		w.Header().Set(headerRequestID, "backend-made-this-up")
+		w.Header().Set("Alt-Svc", `h3=":1"; ma=60`) // the backend's own, never relayed
 		_ = json.NewEncoder(w).Encode(s)
 	}))
 	t.Cleanup(b.Close)

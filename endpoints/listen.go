@@ -89,31 +89,50 @@ func (g *Gateway) listen(ctx context.Context) (*listeners, error) {
 	}
 }
 
-// altSvc advertises HTTP/3 on the same port to clients of HTTP/1.1 and
-// HTTP/2 (RFC 7838), for 24 hours, on the first response of each
-// connection: a client keeps the advertisement for its max-age whichever
-// response carried it (RFC 7838 §2.2), so repeating it on every response
-// of a keep-alive connection only made each of them a header longer (a
-// cost every cache hit paid). The connection's flag comes from
-// altSvcConnContext; a request without one (a handler used alone) always
-// gets the header.
-func altSvc(port int, next http.Handler) http.Handler {
-	v := []string{`h3=":` + strconv.Itoa(port) + `"; ma=86400`}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sent, ok := r.Context().Value(altSvcKey{}).(*atomic.Bool); !ok || !sent.Swap(true) {
-			w.Header()["Alt-Svc"] = v
-		}
-		next.ServeHTTP(w, r)
-	})
+// altSvcConn advertises HTTP/3 on the same port to the clients of one
+// TCP connection (HTTP/1.1 or HTTP/2; RFC 7838), for 24 hours. A client
+// keeps an advertisement for its max-age per origin (RFC 7838 §3), so
+// repeating it on every response of a keep-alive connection only made
+// each of them a header longer, a cost every cache hit paid. It goes out
+// on the first final response for each host in turn: an HTTP/2 connection
+// may carry several origins its certificate covers. The exchange sets it
+// when its final status goes out (exchange.WriteHeader), so a 1xx, a
+// header map cleared after one, or a stream the client reset before any
+// answer does not use it up.
+type altSvcConn struct {
+	value []string
+	last  atomic.Pointer[string] // the host of the last response that carried it
 }
 
-// altSvcKey is the context key of a connection's "Alt-Svc sent" flag.
+// due reports whether a response for host should carry the header.
+func (c *altSvcConn) due(host string) bool {
+	p := c.last.Load()
+	return p == nil || *p != host
+}
+
+// sent records that a response for host carried it.
+func (c *altSvcConn) sent(host string) { c.last.Store(&host) }
+
+// altSvcKey is the context key of a connection's *altSvcConn.
 type altSvcKey struct{}
 
-// altSvcConnContext gives every connection a flag of its own (the
-// http.Server's ConnContext; HTTP/2 streams share their connection's).
-func altSvcConnContext(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, altSvcKey{}, new(atomic.Bool))
+// altSvcConnContext returns the http.Server's ConnContext for an endpoint
+// whose HTTP/3 listens on UDP port: each connection gets its own
+// altSvcConn (HTTP/2 streams share their connection's).
+func altSvcConnContext(port int) func(context.Context, net.Conn) context.Context {
+	v := []string{`h3=":` + strconv.Itoa(port) + `"; ma=86400`}
+	return func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, altSvcKey{}, &altSvcConn{value: v})
+	}
+}
+
+// altSvcFor returns the connection's advertisement when r's response
+// should carry it, else nil.
+func altSvcFor(r *http.Request) *altSvcConn {
+	if c, ok := r.Context().Value(altSvcKey{}).(*altSvcConn); ok && c.due(r.Host) {
+		return c
+	}
+	return nil
 }
 
 // newHTTP3Server serves the pipeline over QUIC with the endpoint's

@@ -47,6 +47,9 @@ type observe struct {
 
 func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := newExchange(w)
+	if ex.altSvc = altSvcFor(r); ex.altSvc != nil {
+		ex.altSvcHost = r.Host
+	}
 	if o.g.cfg.Kind == KindOrigin {
 		trustEdge(r, ex)
 	} else {

@@ -132,6 +132,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 func modifyResponse(res *http.Response) error {
 	ex := requestExchange(res.Request)
 	ex.integDur = time.Since(ex.integStart)
+	// The backend's alternative services are its own origin's, not the
+	// API's: a client would apply them to the gateway's host.
+	delete(res.Header, "Alt-Svc")
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// The proxy writes the 101 on the hijacked connection, past the
 		// exchange; record it for the log.

@@ -169,6 +169,9 @@ func TestProxyForwardingHeaders(t *testing.T) {
 			if s.Header.Get("Connection") != "" {
 				t.Errorf("Connection reached the backend: %q", s.Header.Get("Connection"))
 			}
+			if got := w.Header().Get("Alt-Svc"); got != "" {
+				t.Errorf("the backend's Alt-Svc reached the client: %q", got)
+			}
 		})
 	}
 }
