@@ -28,6 +28,10 @@ import (
 // (ServeBackend); StartBackend re-executes the driver with it.
 const BackendFlag = "serve-backend"
 
+// BackendName is the name StartBackend starts the backend under in its
+// Group (Group.Find).
+const BackendName = "backend"
+
 // BackendAddrs is the line a backend process prints once it listens.
 type BackendAddrs struct {
 	Plain string `json:"plain"`
@@ -163,7 +167,7 @@ func StartBackend(ctx context.Context, g *Group, dir string) (BackendAddrs, erro
 	if err != nil {
 		return BackendAddrs{}, err
 	}
-	p, err := g.Start("backend", cmd)
+	p, err := g.Start(BackendName, cmd)
 	if err != nil {
 		return BackendAddrs{}, err
 	}

@@ -101,6 +101,14 @@ func Round(v float64, n int) float64 {
 	return math.Round(v*p) / p
 }
 
+// Micros is d in microseconds with two decimals, for readable JSON.
+func Micros(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Microsecond)*100) / 100
+}
+
+// FmtMicros prints microseconds to a tenth: "23.4µs".
+func FmtMicros(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "µs" }
+
 // FromMs is the inverse of Ms.
 func FromMs(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 

@@ -28,6 +28,19 @@ type WrkResult struct {
 	P99      time.Duration
 	Socket   SocketErrors
 	Non2xx   int64 // "Non-2xx or 3xx responses:" (wrk counts status > 399)
+	// ServerCPU is the CPU time the server used during the run, when
+	// HasServerCPU: Measure read WrkTarget.ServerCPU before and after it.
+	ServerCPU    time.Duration
+	HasServerCPU bool
+}
+
+// ServerCPUPerRequest is ServerCPU divided by the requests completed;
+// ok is false when the run has no ServerCPU.
+func (r WrkResult) ServerCPUPerRequest() (d time.Duration, ok bool) {
+	if !r.HasServerCPU || r.Requests <= 0 {
+		return 0, false
+	}
+	return r.ServerCPU / time.Duration(r.Requests), true
 }
 
 // SocketErrors is wrk's "Socket errors:" line; wrk omits it when all are 0.
@@ -121,6 +134,10 @@ type WrkTarget struct {
 	// They may carry credentials: errors then name the URL, not the
 	// whole command.
 	Headers []string
+	// ServerCPU, if set, returns the CPU time the server under load has
+	// used so far (TreeCPU of its process); Measure reads it right before
+	// and right after the run (WrkResult.ServerCPU).
+	ServerCPU func() (time.Duration, error)
 }
 
 // Get makes one GET request to t the way wrk will (Host and Headers)
@@ -217,15 +234,20 @@ func (w *Wrk) Args(t WrkTarget, d time.Duration) []string {
 // Measure waits Pause (unless it is the first run), then loads t for d
 // (whole seconds, at least 1s) and returns wrk's summary. A run that
 // completed no request or got any status of 400 or more is an error;
-// socket errors are logged. It blocks for the run (plus wrk's own drain);
-// wrk is killed 30 s after d is up, or when ctx ends.
+// socket errors are logged, and so is a failure to read t.ServerCPU,
+// which leaves the result without it. It blocks for the run (plus wrk's
+// own drain); wrk is killed 30 s after d is up, or when ctx ends.
 func (w *Wrk) Measure(ctx context.Context, t WrkTarget, label string, d time.Duration) (WrkResult, error) {
 	if err := w.Wait(ctx); err != nil {
 		return WrkResult{}, err
 	}
+	before, hasBefore := w.serverCPU(t, label)
 	r, _, err := w.Run(ctx, t, label, d)
 	if err != nil {
 		return r, err
+	}
+	if after, ok := w.serverCPU(t, label); ok && hasBefore {
+		r.ServerCPU, r.HasServerCPU = after-before, true
 	}
 	if r.Non2xx > 0 {
 		return r, fmt.Errorf("%s %s: %d of %d responses had status ≥ 400, so the numbers would not measure successful answers", t.Name, label, r.Non2xx, r.Requests)
@@ -273,6 +295,19 @@ func (w *Wrk) Run(ctx context.Context, t WrkTarget, label string, d time.Duratio
 	return r, raw, nil
 }
 
+// serverCPU reads t.ServerCPU, if set; a failure is logged.
+func (w *Wrk) serverCPU(t WrkTarget, label string) (time.Duration, bool) {
+	if t.ServerCPU == nil {
+		return 0, false
+	}
+	cpu, err := t.ServerCPU()
+	if err != nil {
+		w.Log.Warn("cannot read the server's CPU time", "target", t.Name, "run", label, "err", err)
+		return 0, false
+	}
+	return cpu, true
+}
+
 // LogSocketErrors logs a warning if the run had socket errors.
 func (w *Wrk) LogSocketErrors(t WrkTarget, label string, r WrkResult) {
 	if n := r.Socket.Total(); n > 0 {
@@ -281,9 +316,14 @@ func (w *Wrk) LogSocketErrors(t WrkTarget, label string, r WrkResult) {
 	}
 }
 
-// LogResult logs the run's rate and latencies.
+// LogResult logs the run's rate and latencies, and its server CPU time
+// per request if it has it.
 func (w *Wrk) LogResult(t WrkTarget, label string, r WrkResult) {
-	w.Log.Info("wrk", "target", t.Name, "run", label, "rps", int64(r.RPS+0.5), "p50", FmtLatency(r.P50), "p99", FmtLatency(r.P99))
+	args := []any{"target", t.Name, "run", label, "rps", int64(r.RPS + 0.5), "p50", FmtLatency(r.P50), "p99", FmtLatency(r.P99)}
+	if cpu, ok := r.ServerCPUPerRequest(); ok {
+		args = append(args, "cpu_per_req", FmtMicros(Micros(cpu)))
+	}
+	w.Log.Info("wrk", args...)
 }
 
 // run runs wrk with args for a run of d, writes its output to rawFile and

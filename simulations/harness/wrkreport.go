@@ -3,6 +3,7 @@ package harness
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,6 +18,9 @@ type WrkSummary struct {
 	MedianRPS   float64      `json:"median_rps"`
 	MedianP50ms float64      `json:"median_p50_ms"`
 	MedianP99ms float64      `json:"median_p99_ms"`
+	// MedianServerCPUPerRequestUs is the median over the runs that have
+	// it of WrkRunJSON.ServerCPUPerRequestUs; absent if none has.
+	MedianServerCPUPerRequestUs *float64 `json:"median_server_cpu_per_request_us,omitempty"`
 }
 
 // WrkRunJSON is one wrk run in a report.
@@ -29,6 +33,11 @@ type WrkRunJSON struct {
 	P90ms        float64      `json:"p90_ms"`
 	P99ms        float64      `json:"p99_ms"`
 	SocketErrors SocketErrors `json:"socket_errors"`
+	// ServerCPUms and ServerCPUPerRequestUs are the CPU time the server
+	// used during the run and that over the requests completed
+	// (WrkResult.ServerCPU); absent when it was not measured.
+	ServerCPUms           *float64 `json:"server_cpu_ms,omitempty"`
+	ServerCPUPerRequestUs *float64 `json:"server_cpu_per_request_us,omitempty"`
 }
 
 // SummarizeWrk reports t's runs, in the order they ran.
@@ -36,12 +45,18 @@ func SummarizeWrk(t WrkTarget, runs []WrkResult) WrkSummary {
 	s := WrkSummary{Name: t.Name, URL: t.URL, Host: t.Host}
 	var rps []float64
 	var p50, p99 []time.Duration
+	var cpu []float64
 	for _, w := range runs {
-		s.Runs = append(s.Runs, WrkRunJSON{
+		run := WrkRunJSON{
 			RPS: w.RPS, Requests: w.Requests, Seconds: w.Elapsed.Seconds(),
 			P50ms: Ms(w.P50), P75ms: Ms(w.P75), P90ms: Ms(w.P90), P99ms: Ms(w.P99),
 			SocketErrors: w.Socket,
-		})
+		}
+		if perReq, ok := w.ServerCPUPerRequest(); ok {
+			run.ServerCPUms, run.ServerCPUPerRequestUs = new(Ms(w.ServerCPU)), new(Micros(perReq))
+			cpu = append(cpu, *run.ServerCPUPerRequestUs)
+		}
+		s.Runs = append(s.Runs, run)
 		rps = append(rps, w.RPS)
 		p50 = append(p50, w.P50)
 		p99 = append(p99, w.P99)
@@ -49,6 +64,9 @@ func SummarizeWrk(t WrkTarget, runs []WrkResult) WrkSummary {
 	s.MedianRPS = Round(Median(rps), 2)
 	s.MedianP50ms = Ms(MedianDuration(p50))
 	s.MedianP99ms = Ms(MedianDuration(p99))
+	if len(cpu) > 0 {
+		s.MedianServerCPUPerRequestUs = new(Round(Median(cpu), 2))
+	}
 	return s
 }
 
@@ -63,17 +81,31 @@ func WrkByName(ss []WrkSummary, name string) *WrkSummary {
 }
 
 // PrintWrkTable writes one row per target: rps per run, median rps, p50
-// and p99.
+// and p99, and the median server CPU time per request (cpu/req) if any
+// target has it.
 func PrintWrkTable(w io.Writer, ss []WrkSummary) {
+	withCPU := slices.ContainsFunc(ss, func(s WrkSummary) bool { return s.MedianServerCPUPerRequestUs != nil })
 	tw := Table(w)
-	fmt.Fprintln(tw, "target\trps per run\tmedian rps\tmedian p50\tmedian p99\t")
+	fmt.Fprint(tw, "target\trps per run\tmedian rps\tmedian p50\tmedian p99\t")
+	if withCPU {
+		fmt.Fprint(tw, "cpu/req\t")
+	}
+	fmt.Fprintln(tw)
 	for _, t := range ss {
 		var runs []string
 		for _, run := range t.Runs {
 			runs = append(runs, Commas(run.RPS))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.Name, strings.Join(runs, "  "), Commas(t.MedianRPS),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t", t.Name, strings.Join(runs, "  "), Commas(t.MedianRPS),
 			FmtLatency(FromMs(t.MedianP50ms)), FmtLatency(FromMs(t.MedianP99ms)))
+		if withCPU {
+			cpu := "—"
+			if t.MedianServerCPUPerRequestUs != nil {
+				cpu = FmtMicros(*t.MedianServerCPUPerRequestUs)
+			}
+			fmt.Fprintf(tw, "%s\t", cpu)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

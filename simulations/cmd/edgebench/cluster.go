@@ -30,6 +30,7 @@ type benchCluster struct {
 	admin     *node.Client // the control node's admin API
 	regional  string       // the control node's regional listener (HTTPS)
 	edge      string       // the edge node's edge listener (HTTPS, HTTP/3)
+	edgeNode  string       // the edge node's name, which its process is started under
 	edgeAdmin string       // the edge node's admin API (its /metrics)
 	caFile    string       // the layout's CA, which signed both listeners' certificates
 	apiID     string
@@ -48,7 +49,7 @@ func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 		return nil, err
 	}
 	c := &benchCluster{prefix: prefix, admin: node.NewClient(cfgs[0].Admin.Listen), caFile: cfgs[0].TLS.CAFile,
-		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeAdmin: cfgs[1].Admin.Listen}
+		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeNode: cfgs[1].Name, edgeAdmin: cfgs[1].Admin.Listen}
 	for _, cfg := range cfgs {
 		c.nodes = append(c.nodes, cfg.Name)
 	}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/portico-gw/portico/cluster/pki"
 	"github.com/portico-gw/portico/simulations/harness"
@@ -54,5 +56,49 @@ func TestNginxConf(t *testing.T) {
 	out, err := exec.Command(bin, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+}
+
+// TestReportServerCPU checks the server CPU time per hit under the
+// headline, and that it is left out when it was not measured.
+func TestReportServerCPU(t *testing.T) {
+	t.Parallel()
+	run := func(rps float64, cpu time.Duration) harness.WrkResult {
+		return harness.WrkResult{RPS: rps, Requests: int64(rps * 5), Elapsed: 5 * time.Second,
+			P50: time.Millisecond, P99: 3 * time.Millisecond, ServerCPU: cpu, HasServerCPU: cpu > 0}
+	}
+	hits := func(edgeCPU, nginxCPU time.Duration) []*hitTarget {
+		var ts []*hitTarget
+		for _, name := range hitNames {
+			r := run(10000, 0)
+			switch name {
+			case edgeHit:
+				r = run(10000, edgeCPU) // 50,000 requests
+			case nginxTLS:
+				r = run(10000, nginxCPU)
+			}
+			ts = append(ts, &hitTarget{wrk: harness.WrkTarget{Name: name, URL: "https://x/"}, runs: []harness.WrkResult{r}})
+		}
+		return ts
+	}
+	o := options{WrkOptions: harness.WrkOptions{Duration: 5 * time.Second, Runs: 1}}
+	c := &benchCluster{}
+
+	r := newReport(o, "portico", "wrk", "nginx", c, hits(1170*time.Millisecond, 1300*time.Millisecond), 0, nil)
+	if got := r.Hits.EdgeOverNginxTLSCPU; got == nil || *got != 0.9 {
+		t.Errorf("edge over nginx server CPU %v, want 0.9", got)
+	}
+	var b strings.Builder
+	r.Print(&b)
+	want := "server CPU per hit: portico-edge-hit 23.4µs, nginx-tls-hit 26.0µs (edge/nginx 0.90)"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
+	}
+
+	r = newReport(o, "portico", "wrk", "nginx", c, hits(0, 0), 0, nil)
+	b.Reset()
+	r.Print(&b)
+	if r.Hits.EdgeOverNginxTLSCPU != nil || strings.Contains(b.String(), "cpu/req") || strings.Contains(b.String(), "server CPU") {
+		t.Errorf("server CPU reported though not measured:\n%s", b.String())
 	}
 }

@@ -20,7 +20,7 @@
 //
 // Usage (from the module root; `make bench` runs it after `make build`):
 //
-//	go run ./simulations/cmd/edgebench -portico bin/portico [-duration 5s] [-runs 3]
+//	go run ./simulations/cmd/edgebench -portico bin/portico [-duration 5s] [-runs 5]
 //
 // wrk runs with the same threads, connections and duration against every
 // target, each warmed up for 2 s first; every round measures each target
@@ -29,6 +29,13 @@
 // address (which is also the TLS SNI; the certificates cover it) and sends
 // the API's invoke host as the Host header, which is what Portico routes
 // by.
+//
+// Beside rps, which wrk's own share of the CPUs makes noisy, every
+// cache-hit target reports a steadier diagnostic figure: the user+system
+// CPU time the serving processes used during each measured run (read
+// from /proc right before and after it; Linux only) over the requests wrk
+// completed. They are the edge node's `portico run`, nginx's master and
+// workers, and the backend. The headline stays the rps ratio.
 //
 // Everything runs on loopback: the nodes on a random 127.x.y.0/24 (x in
 // 100–149), the backend (this program re-executed with a hidden flag) and
@@ -97,7 +104,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
-	o := options{WrkOptions: harness.WrkOptions{Duration: 5 * time.Second, Runs: 3}}
+	o := options{WrkOptions: harness.WrkOptions{Duration: 5 * time.Second, Runs: 5}}
 	o.Register(fs, "measured rounds; each measures every target once, in rotating order (wrk for the cache hits)",
 		"node configs and logs, nginx config, raw wrk output")
 	fs.IntVar(&o.missRate, "miss-rate", 500, "requests per second, sent one after another, on each miss-path target")
@@ -164,6 +171,9 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 
 	hits, err := hitTargets(c, ngx, be)
 	if err != nil {
+		return err
+	}
+	if err := watchServerCPU(hits, procs, c, ngx, log); err != nil {
 		return err
 	}
 	for _, t := range hits {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"time"
 
 	"github.com/portico-gw/portico/simulations/harness"
 )
@@ -59,6 +61,35 @@ func hitTargets(c *benchCluster, ngx *nginxServer, be harness.BackendAddrs) ([]*
 			probe: insecure, cacheHeader: "X-Cache-Status", hit: "HIT"},
 		{wrk: harness.WrkTarget{Name: direct, URL: "http://" + be.Plain + cachedPath}, probe: insecure},
 	}, nil
+}
+
+// watchServerCPU has wrk read, around every run, the CPU time of the
+// processes serving each cache-hit target (harness.TreeCPU): the edge
+// node's `portico run`, nginx's supervisor with the master and workers
+// under it, the backend. Where the driver cannot read its own CPU time
+// (not Linux, no /proc) it logs why and leaves the figure out.
+func watchServerCPU(targets []*hitTarget, procs *harness.Group, c *benchCluster, ngx *nginxServer, log *slog.Logger) error {
+	if _, err := harness.TreeCPU(os.Getpid()); err != nil {
+		log.Warn("server CPU per request will not be reported", "err", err)
+		return nil
+	}
+	backend := procs.Find(harness.BackendName)
+	servers := map[string]*harness.Proc{
+		edgeHit:    procs.Find(c.edgeNode),
+		nginxTLS:   ngx.proc,
+		nginxPlain: ngx.proc,
+		directTLS:  backend,
+		direct:     backend,
+	}
+	for _, t := range targets {
+		p := servers[t.wrk.Name]
+		if p == nil {
+			return fmt.Errorf("%s: found no process serving it to read the CPU time of", t.wrk.Name)
+		}
+		pid := p.Cmd.Process.Pid
+		t.wrk.ServerCPU = func() (time.Duration, error) { return harness.TreeCPU(pid) }
+	}
+	return nil
 }
 
 // measureHits warms every target up, then measures each once per round;

@@ -76,6 +76,9 @@ func (c nginxConfig) write(path string) error {
 type nginxServer struct {
 	plain, tls string // listen addresses
 	version    string // "nginx/1.22.1"
+	// proc is nginx's supervisor (Group.StartTree); the master and its
+	// workers are its descendants.
+	proc *harness.Proc
 }
 
 // findNginx resolves -nginx; Debian installs nginx in /usr/sbin, which is
@@ -145,6 +148,7 @@ func startNginx(ctx context.Context, procs *harness.Group, bin, dir, backend str
 	if err != nil {
 		return nil, fmt.Errorf("wait for nginx: %w", err)
 	}
+	n.proc = p
 	return n, nil
 }
 

@@ -64,6 +64,11 @@ type hitsReport struct {
 	NginxPlainOverDirect float64   `json:"nginx_plain_over_direct_plain"`
 	Target               float64   `json:"target_edge_over_nginx_tls"`
 	MeetsTarget          bool      `json:"meets_target"`
+	// EdgeOverNginxTLSCPU is median server CPU time per request of edge
+	// hits over that of nginx hits over TLS: a diagnostic, steadier than
+	// rps on a shared machine (lower is cheaper); absent if either was
+	// not measured.
+	EdgeOverNginxTLSCPU *float64 `json:"edge_over_nginx_tls_server_cpu_per_request,omitempty"`
 }
 
 type missReport struct {
@@ -113,6 +118,9 @@ func newReport(o options, bin, wrkVersion, nginxVersion string, c *benchCluster,
 	h.NginxTLSOverDirect, h.NginxPlainOverDirect = ratio(nginxTLS, directTLS), ratio(nginxPlain, direct)
 	h.Target, h.MeetsTarget = hitTargetRatio, h.EdgeOverNginxTLS >= hitTargetRatio
 	edge, ngx := harness.WrkByName(h.Targets, edgeHit), harness.WrkByName(h.Targets, nginxTLS)
+	if e, n := edge.MedianServerCPUPerRequestUs, ngx.MedianServerCPUPerRequestUs; e != nil && n != nil && *n > 0 {
+		h.EdgeOverNginxTLSCPU = new(harness.Round(*e / *n, 4))
+	}
 	for i := range min(len(edge.Runs), len(ngx.Runs)) {
 		h.PerRound = append(h.PerRound, harness.Round(harness.Ratio(edge.Runs[i].RPS, ngx.Runs[i].RPS), 4))
 	}
@@ -141,6 +149,9 @@ func (r *report) Print(w io.Writer) {
 	harness.PrintWrkTable(w, r.Hits.Targets)
 
 	h := r.Hits
+	if h.EdgeOverNginxTLSCPU != nil {
+		fmt.Fprintln(w, "cpu/req: user+system CPU time the serving processes used per request wrk completed (median over rounds)")
+	}
 	verdict := "below the target"
 	if h.MeetsTarget {
 		verdict = "meets the target"
@@ -152,6 +163,12 @@ func (r *report) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	tw := harness.Table(w)
 	fmt.Fprintf(tw, "%s / %s\t%.2f\t(per round: %s) — %s ≥ %.2f\n", edgeHit, nginxTLS, h.EdgeOverNginxTLS, strings.Join(rounds, " "), verdict, h.Target)
+	if h.EdgeOverNginxTLSCPU != nil {
+		cpu := func(name string) string {
+			return harness.FmtMicros(*harness.WrkByName(h.Targets, name).MedianServerCPUPerRequestUs)
+		}
+		fmt.Fprintf(tw, "\t\tserver CPU per hit: %s %s, %s %s (edge/nginx %.2f)\n", edgeHit, cpu(edgeHit), nginxTLS, cpu(nginxTLS), *h.EdgeOverNginxTLSCPU)
+	}
 	fmt.Fprintf(tw, "%s / %s\t%.2f\t\n", edgeHit, directTLS, h.EdgeOverDirect)
 	fmt.Fprintf(tw, "%s / %s\t%.2f\t\n", nginxTLS, directTLS, h.NginxTLSOverDirect)
 	fmt.Fprintf(tw, "%s / %s\t%.2f\t(research note, plain HTTP: %.2f and %.2f — compare ratios, not absolute rps)\n",
