@@ -54,9 +54,9 @@ type upstreamTransport struct {
 	fallback *http.Transport
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	maxIdlePerHost int
-	maxIdle        int // over all hosts
-	idleTimeout    time.Duration
+	maxIdlePerHost int           // 0 or less: never pool
+	maxIdle        int           // over all hosts; 0: no limit
+	idleTimeout    time.Duration // 0: no limit
 	maxHeaderBytes int64
 
 	mu        sync.Mutex
@@ -65,15 +65,22 @@ type upstreamTransport struct {
 	sweep     *time.Timer // closes expired idle connections; nil when none idle
 }
 
-// newUpstreamTransport wraps fallback, borrowing its dialer and limits.
+// netHTTPMaxResponseHeaderBytes is what http.Transport allows when its
+// MaxResponseHeaderBytes is 0 (net/http does not export it).
+const netHTTPMaxResponseHeaderBytes = 10 << 20
+
+// newUpstreamTransport wraps fallback, borrowing its dialer and limits. A
+// zero limit means what it means to http.Transport: MaxIdleConnsPerHost 0
+// is http.DefaultMaxIdleConnsPerHost, MaxResponseHeaderBytes 0 is 10 MiB,
+// MaxIdleConns and IdleConnTimeout 0 are no limit.
 func newUpstreamTransport(fallback *http.Transport) *upstreamTransport {
 	return &upstreamTransport{
 		fallback:       fallback,
 		dial:           fallback.DialContext,
-		maxIdlePerHost: fallback.MaxIdleConnsPerHost,
+		maxIdlePerHost: cmp.Or(fallback.MaxIdleConnsPerHost, http.DefaultMaxIdleConnsPerHost),
 		maxIdle:        fallback.MaxIdleConns,
 		idleTimeout:    fallback.IdleConnTimeout,
-		maxHeaderBytes: fallback.MaxResponseHeaderBytes,
+		maxHeaderBytes: cmp.Or(fallback.MaxResponseHeaderBytes, netHTTPMaxResponseHeaderBytes),
 		idle:           map[string][]*upstreamConn{},
 	}
 }
@@ -85,28 +92,30 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	addr := net.JoinHostPort(req.URL.Hostname(), cmp.Or(req.URL.Port(), "80"))
 	ctx := req.Context()
-	for attempt := 0; ; attempt++ {
-		// The retry dials: when the backend closed one idle connection,
-		// it has likely closed the others that idled as long.
-		c, err := t.conn(ctx, addr, attempt > 0)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := c.exchange(ctx, req, t)
+	c, err := t.conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := c.exchange(req, t)
 		if err == nil {
 			return resp, nil
 		}
-		reused := c.used > 1
-		nothingRead := c.r.got == 0
 		c.nc.Close()
 		if ctxErr := contextEnded(ctx, err); ctxErr != nil {
 			return nil, fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		if !reused || !nothingRead || attempt > 0 {
+		if !c.reused || c.r.got > 0 {
 			return nil, err
 		}
 		// The backend closed a kept-alive connection before answering:
-		// try once more on a new one.
+		// try once more. The retry dials rather than taking another idle
+		// connection: when the backend closed one, it has likely closed
+		// the others that idled as long. A dialled connection is not
+		// reused, so there is no third attempt.
+		if c, err = t.dialConn(ctx, addr); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -162,41 +171,51 @@ func (t *upstreamTransport) CloseIdleConnections() {
 }
 
 // conn returns the most recently used idle connection to addr, or dials
-// a new one. Connections idle longer than idleTimeout are closed on the
-// way; since the list is ordered by last use, everything below the first
-// expired one has expired too.
-func (t *upstreamTransport) conn(ctx context.Context, addr string, fresh bool) (*upstreamConn, error) {
-	if fresh {
-		return t.dialConn(ctx, addr)
-	}
+// a new one. Connections to addr idle longer than idleTimeout are closed
+// on the way (the sweep may not have run yet).
+func (t *upstreamTransport) conn(ctx context.Context, addr string) (*upstreamConn, error) {
 	now := time.Now()
-	var stale []*upstreamConn
 	t.mu.Lock()
+	stale := t.expireLocked(addr, now)
 	list := t.idle[addr]
 	var c *upstreamConn
 	if n := len(list); n > 0 {
 		c = list[n-1]
 		list[n-1] = nil
-		list = list[:n-1]
+		t.idle[addr] = list[:n-1]
 		t.idleTotal--
-		if t.idleTimeout > 0 && now.Sub(c.idleSince) > t.idleTimeout {
-			stale = append(list[:0:0], list...)
-			stale = append(stale, c)
-			clear(list)
-			t.idleTotal -= len(list)
-			list, c = list[:0], nil
-		}
-		t.idle[addr] = list
 	}
 	t.mu.Unlock()
 	for _, s := range stale {
 		s.nc.Close()
 	}
 	if c != nil {
-		c.used++
+		c.reused = true
 		return c, nil
 	}
 	return t.dialConn(ctx, addr)
+}
+
+// expireLocked takes the connections to addr idle longer than idleTimeout
+// out of the pool and returns them for the caller to close. The list is
+// ordered by the time its connections went idle, so the expired ones are
+// a prefix. t.mu must be held.
+func (t *upstreamTransport) expireLocked(addr string, now time.Time) []*upstreamConn {
+	if t.idleTimeout <= 0 {
+		return nil
+	}
+	list := t.idle[addr]
+	n := 0
+	for n < len(list) && now.Sub(list[n].idleSince) > t.idleTimeout {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	stale := slices.Clone(list[:n])
+	t.idle[addr] = slices.Delete(list, 0, n)
+	t.idleTotal -= n
+	return stale
 }
 
 // dialConn opens a new connection to addr.
@@ -205,7 +224,7 @@ func (t *upstreamTransport) dialConn(ctx context.Context, addr string) (*upstrea
 	if err != nil {
 		return nil, err
 	}
-	c := &upstreamConn{nc: nc, addr: addr, used: 1}
+	c := &upstreamConn{nc: nc, addr: addr}
 	c.r.c = nc
 	c.br = bufio.NewReaderSize(&c.r, 4096)
 	c.bw = bufio.NewWriterSize(nc, 4096)
@@ -238,23 +257,16 @@ func (t *upstreamTransport) put(c *upstreamConn) {
 
 // sweepIdle closes the connections idle longer than idleTimeout, as
 // http.Transport does, so a backend that went quiet does not keep them
-// open; it runs while any connection is idle. Lists are ordered by the
-// time their connections went idle, so the expired ones are a prefix.
+// open; it runs while any connection is idle. It also drops the hosts
+// left with no idle connection.
 func (t *upstreamTransport) sweepIdle() {
 	now := time.Now()
 	var stale []*upstreamConn
 	t.mu.Lock()
-	for addr, list := range t.idle {
-		n := 0
-		for n < len(list) && now.Sub(list[n].idleSince) > t.idleTimeout {
-			n++
-		}
-		stale = append(stale, list[:n]...)
-		t.idleTotal -= n
-		if list = slices.Delete(list, 0, n); len(list) == 0 {
+	for addr := range t.idle {
+		stale = append(stale, t.expireLocked(addr, now)...)
+		if len(t.idle[addr]) == 0 {
 			delete(t.idle, addr)
-		} else {
-			t.idle[addr] = list
 		}
 	}
 	if t.sweep != nil {
@@ -277,7 +289,7 @@ type upstreamConn struct {
 	r         countingReader
 	br        *bufio.Reader
 	bw        *bufio.Writer
-	used      int // requests sent on it, this one included
+	reused    bool // taken from the pool: an earlier request was answered on it
 	idleSince time.Time
 }
 
@@ -292,22 +304,24 @@ var errUpstreamProtocol = errors.New("backend answered 101 Switching Protocols t
 // maxInformational bounds how many 1xx answers may precede the final one.
 const maxInformational = 5
 
-// exchange sends req on c and reads the response head. On success the
-// returned body owns c until it is read to the end or closed.
-func (c *upstreamConn) exchange(ctx context.Context, req *http.Request, t *upstreamTransport) (*http.Response, error) {
+// exchange sends req on c and reads the response head, both bounded by
+// the request's context. On success the returned body owns c until it is
+// read to the end or closed.
+func (c *upstreamConn) exchange(req *http.Request, t *upstreamTransport) (*http.Response, error) {
+	ctx := req.Context()
 	deadline, _ := ctx.Deadline()
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, c.interrupt)
 	c.r.got = 0
-	resp, err := c.roundTrip(ctx, req, t.maxHeaderBytes)
+	resp, err := c.roundTrip(req, t.maxHeaderBytes)
 	c.r.limit = 0
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	b := &upstreamBody{rc: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close && !req.Close}
+	b := &upstreamBody{rc: resp.Body, c: c, t: t, ctx: ctx, stop: stop, keep: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, nil
@@ -317,8 +331,8 @@ func (c *upstreamConn) exchange(ctx context.Context, req *http.Request, t *upstr
 }
 
 // roundTrip writes req and reads answer heads until the final one, each
-// head limited to maxHeader bytes (0: unlimited).
-func (c *upstreamConn) roundTrip(ctx context.Context, req *http.Request, maxHeader int64) (*http.Response, error) {
+// head limited to maxHeader bytes.
+func (c *upstreamConn) roundTrip(req *http.Request, maxHeader int64) (*http.Response, error) {
 	if err := req.Write(c.bw); err != nil {
 		return nil, err
 	}
@@ -326,9 +340,7 @@ func (c *upstreamConn) roundTrip(ctx context.Context, req *http.Request, maxHead
 		return nil, err
 	}
 	for range maxInformational + 1 {
-		if maxHeader > 0 {
-			c.r.limit = c.r.got - int64(c.br.Buffered()) + maxHeader
-		}
+		c.r.limit = c.r.got - int64(c.br.Buffered()) + maxHeader
 		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
 			return nil, err
@@ -337,7 +349,7 @@ func (c *upstreamConn) roundTrip(ctx context.Context, req *http.Request, maxHead
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return nil, errUpstreamProtocol
 		case resp.StatusCode >= 100 && resp.StatusCode < 200:
-			if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+			if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 				if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
 					return nil, err
 				}
@@ -382,6 +394,7 @@ type upstreamBody struct {
 	rc   io.ReadCloser
 	c    *upstreamConn
 	t    *upstreamTransport
+	ctx  context.Context // the request's
 	stop func() bool
 	keep bool // neither side asked to close
 	done bool
@@ -392,8 +405,17 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.finish(true)
+	case err != nil:
+		// Once the context ended, interrupt made reads time out; report
+		// the context's error itself, unwrapped, as http.Transport does:
+		// ReverseProxy compares it with context.Canceled to tell a client
+		// that went away from a backend fault.
+		if ctxErr := contextEnded(b.ctx, err); ctxErr != nil {
+			err = ctxErr
+		}
 	}
 	return n, err
 }

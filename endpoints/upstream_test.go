@@ -19,19 +19,22 @@ import (
 )
 
 // countedServer is an httptest server that counts the connections it
-// accepted.
-func countedServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+// accepted and the ones that were closed.
+func countedServer(t *testing.T, h http.HandlerFunc) (srv *httptest.Server, accepted, closed *atomic.Int64) {
 	t.Helper()
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(h)
+	accepted, closed = new(atomic.Int64), new(atomic.Int64)
+	srv = httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
+		switch s {
+		case http.StateNew:
+			accepted.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
 		}
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, &conns
+	return srv, accepted, closed
 }
 
 // upstreamGet sends one request through tr and reads the whole answer.
@@ -60,7 +63,7 @@ func testUpstream(t *testing.T) *upstreamTransport {
 }
 
 func TestUpstreamReusesConnections(t *testing.T) {
-	srv, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, conns, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/chunked":
 			w.Header().Set("Trailer", "X-Sum")
@@ -208,7 +211,7 @@ func TestUpstreamLimitsResponseHeaders(t *testing.T) {
 
 func TestUpstreamContextEndsExchange(t *testing.T) {
 	release := make(chan struct{})
-	srv, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, conns, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/fast":
 			return
@@ -247,6 +250,11 @@ func TestUpstreamContextEndsExchange(t *testing.T) {
 	time.AfterFunc(20*time.Millisecond, cancel2)
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Fatal("reading a body after cancellation succeeded")
+	} else if err != context.Canceled {
+		// ReverseProxy logs every body read error but io.EOF and
+		// context.Canceled, comparing with ==, as http.Transport returns
+		// them: a client hang-up must not look like a backend fault.
+		t.Fatalf("cancellation mid-body: err = %v, want context.Canceled itself", err)
 	}
 	resp.Body.Close()
 
@@ -255,11 +263,31 @@ func TestUpstreamContextEndsExchange(t *testing.T) {
 	if n := conns.Load(); n != 3 {
 		t.Fatalf("backend saw %d connections, want 3 (interrupted ones are not reused)", n)
 	}
+
+	// Deadline in the middle of the body.
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel3()
+	req, _ = http.NewRequestWithContext(ctx3, "GET", srv.URL+"/slow-body", nil)
+	resp, err = tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != context.DeadlineExceeded {
+		t.Fatalf("deadline mid-body: err = %v, want context.DeadlineExceeded itself", err)
+	}
+	resp.Body.Close()
+	upstreamGet(t, tr, "GET", srv.URL+"/fast")
+	if n := conns.Load(); n != 4 {
+		t.Fatalf("backend saw %d connections, want 4 (the timed-out one is not reused)", n)
+	}
 }
 
 func TestUpstreamEarlyCloseDoesNotDrain(t *testing.T) {
 	release := make(chan struct{})
-	srv, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, conns, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/endless" {
 			io.WriteString(w, "first")
 			w.(http.Flusher).Flush()
@@ -374,20 +402,84 @@ func TestUpstreamInformationalAnswers(t *testing.T) {
 	}
 }
 
-func TestUpstreamIdleTimeout(t *testing.T) {
-	srv, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+func TestUpstreamBoundsInformationalAnswers(t *testing.T) {
+	// /limit sends as many 1xx answers as allowed, then the final one;
+	// /endless sends 1xx answers until the connection is closed.
+	url, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		const hint = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+		if req.URL.Path == "/limit" {
+			io.WriteString(c, strings.Repeat(hint, maxInformational)+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return
+		}
+		for {
+			if _, err := io.WriteString(c, hint); err != nil {
+				return
+			}
+		}
+	})
 	tr := testUpstream(t)
-	tr.idleTimeout = time.Millisecond
+	if resp, body := upstreamGet(t, tr, "GET", url+"/limit"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%d informational answers, then: %d %q", maxInformational, resp.StatusCode, body)
+	}
+	var hints atomic.Int64
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
+		hints.Add(1)
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", url+"/endless", nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "informational") {
+			t.Fatalf("endless informational answers: err = %v, want the 1xx limit", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("endless informational answers: RoundTrip did not return")
+	}
+	if n := hints.Load(); n != maxInformational+1 {
+		t.Fatalf("the trace saw %d informational answers, want %d", n, maxInformational+1)
+	}
+}
+
+func TestUpstreamIdleTimeout(t *testing.T) {
+	srv, conns, closed := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := testUpstream(t)
+	// The sweep would not run for an hour: only conn can expire the
+	// connection, once it looks idle for longer than that.
+	tr.idleTimeout = time.Hour
 	upstreamGet(t, tr, "GET", srv.URL+"/")
-	time.Sleep(20 * time.Millisecond)
+	tr.mu.Lock()
+	for _, list := range tr.idle {
+		for _, c := range list {
+			c.idleSince = c.idleSince.Add(-2 * time.Hour)
+		}
+	}
+	tr.mu.Unlock()
 	upstreamGet(t, tr, "GET", srv.URL+"/")
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("backend saw %d connections, want 2 (the idle one expired)", n)
 	}
+	eventually(t, "the expired connection is closed", func() bool { return closed.Load() == 1 })
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.idleTotal != 1 {
+		t.Fatalf("idleTotal = %d, want 1 (the new connection)", tr.idleTotal)
+	}
 }
 
 func TestUpstreamOtherRequestsUseTheFallback(t *testing.T) {
-	srv, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv, _, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s %s", r.Method, b)
 	})
@@ -431,7 +523,7 @@ func TestUpstreamOtherRequestsUseTheFallback(t *testing.T) {
 }
 
 func TestUpstreamConcurrentRequests(t *testing.T) {
-	srv, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
+	srv, conns, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
 	tr := testUpstream(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -465,18 +557,9 @@ func TestUpstreamConcurrentRequests(t *testing.T) {
 }
 
 func TestUpstreamSweepsIdleConnections(t *testing.T) {
-	var closed atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	tr := newUpstreamTransport(newTransport())
+	srv, _, closed := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := testUpstream(t)
 	tr.idleTimeout = 20 * time.Millisecond
-	t.Cleanup(tr.CloseIdleConnections)
 	upstreamGet(t, tr, "GET", srv.URL+"/")
 	// Nothing uses the pool again: the sweep alone must close the
 	// connection, and stop once the pool is empty.
@@ -489,8 +572,8 @@ func TestUpstreamSweepsIdleConnections(t *testing.T) {
 }
 
 func TestUpstreamBoundsIdleConnectionsOverall(t *testing.T) {
-	a, connsA := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a") })
-	b, connsB := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") })
+	a, connsA, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a") })
+	b, connsB, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") })
 	tr := testUpstream(t)
 	tr.maxIdle = 1
 	upstreamGet(t, tr, "GET", a.URL+"/") // pooled: the one idle slot

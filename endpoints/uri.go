@@ -157,9 +157,9 @@ func (t *uriTemplate) splitPath() {
 // isCTL reports an ASCII control character, which url.Parse refuses.
 func isCTL(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// build returns the backend URL for the captured parameter values. The
-// returned URL must not be modified: without parameters it is shared.
-// With parameters it is dst, filled in.
+// build returns the backend URL for the captured parameter values.
+// Without parameters it is the template's shared URL, which must not be
+// modified; with parameters each call returns a new URL.
 func (t *uriTemplate) build(vals []string) (*url.URL, error) {
 	switch {
 	case !t.dynamic:
