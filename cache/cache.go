@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,7 +100,7 @@ type Cache struct {
 	now   func() time.Time
 	clock otter.Clock // the stores' clock: now's
 	obs   Observer
-	drop  []string // Options.DropHeaders
+	drop  []string // headers never stored: dropHeader and Options.DropHeaders, canonical, sorted
 	log   *slog.Logger
 
 	mu     sync.Mutex                         // serialises changes of stages
@@ -117,7 +118,7 @@ func New(opts Options) *Cache {
 		tier: opts.Tier,
 		now:  opts.Now,
 		obs:  opts.Observer,
-		drop: canonicalSorted(opts.DropHeaders),
+		drop: canonicalSorted(slices.Concat(dropHeader, opts.DropHeaders)),
 		log:  opts.Logger,
 	}
 	if c.now == nil {

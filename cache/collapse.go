@@ -154,14 +154,14 @@ func (s *Stage) fetch(j *fetchJob, rec *recorder, background bool) (out outcome,
 		}
 		return out, pv
 	case rec.status == http.StatusNotModified && j.sent:
-		e, ok := j.stale.refreshed(rec.header, s.c.drop, j.p, epoch, now)
+		e, ok := s.c.refreshed(j.stale, rec.header, j.p, epoch, now)
 		if ok {
 			s.put(j.st, j.base, j.req.Header, e)
 		}
 		out.e, out.result = e, RefreshHit
 		return out, nil
 	}
-	e, why := newEntry(rec.status, rec.header, s.c.drop, rec.body.Bytes(), j.req, j.p, j.path, epoch, now)
+	e, why := s.c.newEntry(rec.status, rec.header, rec.body.Bytes(), j.req, j.p, j.path, epoch, now)
 	if e == nil {
 		s.c.log.Debug("response not stored", "api", s.api, "stage", s.name, "path", j.path, "reason", why)
 		return out, nil

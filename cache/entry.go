@@ -19,7 +19,7 @@ type entry struct {
 	record []string // vary record: canonical, sorted header names
 
 	status int
-	header http.Header // origin headers, without those listed in dropHeader
+	header http.Header // origin headers, without those in Cache.drop
 	raw    []byte      // body, when stored uncompressed
 	zstd   []byte      // zstd encoding of the body, when it is smaller
 	gzip   []byte      // gzip encoding of the body, when it is smaller
@@ -70,9 +70,10 @@ var hopHeaders = []string{
 }
 
 // dropHeader lists the headers a stored response loses besides hop-by-hop
-// ones: those recomputed when serving, the tier's own X-Cache, and
-// Alt-Svc, which names the answering server's alternatives (an endpoint
-// adds its own per connection).
+// ones and Options.DropHeaders (New joins them in Cache.drop): those
+// recomputed when serving, the tier's own X-Cache, and Alt-Svc, which
+// names the answering server's alternatives (an endpoint adds its own per
+// connection).
 var dropHeader = []string{
 	"Content-Length", "Content-Encoding", "X-Cache", "Age", "Vary", "Set-Cookie", "Alt-Svc",
 }
@@ -91,7 +92,7 @@ const maxLifetime = maxDeltaSeconds * time.Second
 // newEntry builds the entry for a response recorded from the origin, or
 // returns why it may not be stored. req is the request sent to the origin,
 // whose headers give the values of the response's Vary names.
-func newEntry(status int, h http.Header, drop []string, body []byte, req *http.Request, p *Policy,
+func (c *Cache) newEntry(status int, h http.Header, body []byte, req *http.Request, p *Policy,
 	path string, epoch uint64, now time.Time) (*entry, string) {
 	if !cacheableStatus(status) {
 		return nil, "status not cacheable"
@@ -106,7 +107,7 @@ func newEntry(status int, h http.Header, drop []string, body []byte, req *http.R
 	if !ok {
 		return nil, "Vary: *"
 	}
-	c, ok := originCoding(h["Content-Encoding"])
+	coding, ok := originCoding(h["Content-Encoding"])
 	if !ok {
 		return nil, "unsupported Content-Encoding"
 	}
@@ -114,13 +115,13 @@ func newEntry(status int, h http.Header, drop []string, body []byte, req *http.R
 	if !ok {
 		return nil, "not storable by freshness"
 	}
-	raw, err := decodeBody(c, body, p.maxEntryBytes())
+	raw, err := decodeBody(coding, body, p.maxEntryBytes())
 	if err != nil {
 		return nil, err.Error()
 	}
 	e := &entry{
 		status: status,
-		header: storedHeader(h, drop),
+		header: c.storedHeader(h),
 		rawLen: len(raw),
 		epoch:  epoch,
 		path:   path,
@@ -226,25 +227,25 @@ func newRecord(names []string, path string, expireAt int64) *entry {
 // (RFC 9111 §4.3.4): the 304's headers replace the stored ones, and the
 // freshness is computed anew. ok is false when the result may not be
 // stored, though it may still answer the requests waiting for it.
-func (e *entry) refreshed(h http.Header, drop []string, p *Policy, epoch uint64, now time.Time) (n *entry, ok bool) {
-	c := *e
-	c.header = e.header.Clone()
+func (c *Cache) refreshed(e *entry, h http.Header, p *Policy, epoch uint64, now time.Time) (n *entry, ok bool) {
+	cp := *e
+	cp.header = e.header.Clone()
 	for k, vs := range h {
-		if isHop(k) || slices.Contains(dropHeader, k) || slices.Contains(drop, k) {
+		if isHop(k) || c.dropped(k) {
 			continue
 		}
-		c.header[k] = slices.Clone(vs)
+		cp.header[k] = slices.Clone(vs)
 	}
-	calc := c.header
+	calc := cp.header
 	if age, set := h["Age"]; set {
-		calc = c.header.Clone()
+		calc = cp.header.Clone()
 		calc["Age"] = age
 	}
 	f, ok := freshnessOf(calc, p, now)
-	c.setFreshness(f, now)
-	c.epoch = epoch
-	c.finish()
-	return &c, ok
+	cp.setFreshness(f, now)
+	cp.epoch = epoch
+	cp.finish()
+	return &cp, ok
 }
 
 // fresh reports whether e may be served without contacting the origin.
@@ -293,9 +294,8 @@ func parseVary(values []string) (names []string, ok bool) {
 }
 
 // storedHeader returns the headers of h worth storing, in one allocation
-// of values: not hop-by-hop, not in dropHeader, not in drop (the cache's
-// Options.DropHeaders).
-func storedHeader(h http.Header, drop []string) http.Header {
+// of values: neither hop-by-hop nor in c.drop.
+func (c *Cache) storedHeader(h http.Header) http.Header {
 	out := h.Clone()
 	for _, f := range out["Connection"] {
 		for _, n := range strings.Split(f, ",") {
@@ -305,13 +305,17 @@ func storedHeader(h http.Header, drop []string) http.Header {
 	for _, n := range hopHeaders {
 		delete(out, n)
 	}
-	for _, n := range dropHeader {
-		delete(out, n)
-	}
-	for _, n := range drop {
+	for _, n := range c.drop {
 		delete(out, n)
 	}
 	return out
+}
+
+// dropped reports whether a stored response loses the header with
+// canonical name k (see Cache.drop).
+func (c *Cache) dropped(k string) bool {
+	_, found := slices.BinarySearch(c.drop, k)
+	return found
 }
 
 func isHop(name string) bool { return slices.Contains(hopHeaders, name) }

@@ -150,6 +150,20 @@ func newRequest(method, target string, hdr ...string) *http.Request {
 	return r
 }
 
+// entry returns what the stage holds for a GET of path without request
+// headers under p, prepared first as Serve prepares it (baseKey requires
+// a prepared policy), or nil.
+func (e *env) entry(p *Policy, path string) *entry {
+	e.t.Helper()
+	q := p.WithDefaults()
+	st := e.s.store.Load()
+	if st == nil {
+		return nil
+	}
+	_, en := e.s.lookup(st, baseKey(newRequest(http.MethodGet, path), &q, path), http.Header{})
+	return en
+}
+
 // do serves one request through the stage.
 func (e *env) do(p *Policy, o *origin, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()

@@ -729,6 +729,19 @@ func TestRequestValidation(t *testing.T) {
 	if a := lg.send(t, req); a.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("an 11 MB body of unknown length: %d %q, want 413", a.status, a.body)
 	}
+	// A valid body of unknown length, read once by validation, reaches
+	// the backend with its length known: a Content-Length, not chunked.
+	const valid = `{"name":"lamp","qty":2}`
+	req = newRequest(t, "POST", "valapi0001", "/prod/items", jsonCT, nil)
+	req.Body = io.NopCloser(strings.NewReader(valid))
+	req.ContentLength = -1
+	s := lg.send(t, req).backendSaw(t)
+	if s.Body != valid || s.BodyLen != len(valid) {
+		t.Errorf("body of unknown length: backend body %q (%d bytes), want %q", s.Body, s.BodyLen, valid)
+	}
+	if got := s.Header["Content-Length"]; !slices.Equal(got, []string{strconv.Itoa(len(valid))}) || len(s.TransferEncoding) > 0 || s.Header["Transfer-Encoding"] != nil {
+		t.Errorf("body of unknown length: backend saw Content-Length %q, Transfer-Encoding %q; want %d, none", got, s.TransferEncoding, len(valid))
+	}
 }
 
 const respAPI = `
@@ -1235,9 +1248,6 @@ func TestParseTemplate(t *testing.T) {
 		"$context.error.message$context.error.message": `no "entry"no "entry"`,
 	} {
 		gr := &gatewayResponse{body: parseTemplate(tmpl)}
-		if tmpl == "" {
-			gr.body = []templatePart{{}}
-		}
 		w := httptest.NewRecorder()
 		gr.write(w, "req-1", e)
 		if got := w.Body.String(); got != want {

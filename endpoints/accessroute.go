@@ -181,7 +181,9 @@ func (ex *exchange) readBody(r *http.Request) ([]byte, *gatewayError) {
 	}
 	ex.bodyBytes = b
 	r.Body = io.NopCloser(bytes.NewReader(b))
-	r.ContentLength = int64(len(b)) // the integration sends a known length
+	// The integration sends a known length: an HTTP/1.1 client's
+	// "chunked" would otherwise still frame the copy the proxy sends.
+	r.ContentLength, r.TransferEncoding = int64(len(b)), nil
 	return b, nil
 }
 

@@ -17,6 +17,10 @@ import (
 type cacheRoute struct {
 	store  *cache.Stage
 	policy *cache.Policy
+	// signed: the route takes AWS_IAM (callerKey.signed), so its key
+	// leaves Authorization out and tells callers apart by
+	// exchange.identity alone.
+	signed bool
 	next   http.Handler
 }
 
@@ -31,9 +35,9 @@ func (c *cacheRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// trustEdge). After "/", so a flush of the path still covers
 		// it; NUL never occurs in a request path.
 		path += "/\x00" + ex.identity
-	} else if !slices.Contains(c.policy.IdentityHeaders, "Authorization") {
-		// A route whose key leaves Authorization out (AWS_IAM, see
-		// cachePolicy) tells callers apart by the identity alone.
+	} else if c.signed {
+		// A signed route's key leaves Authorization out (see
+		// cachePolicy): it tells callers apart by the identity alone.
 		// Without one (an origin behind an edge that did not send it)
 		// the request is not cached rather than keyed as anonymous.
 		c.next.ServeHTTP(w, r)

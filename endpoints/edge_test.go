@@ -766,9 +766,7 @@ func TestAltSvcOnTheFinalResponse(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ex := newExchange(w)
-		if ex.altSvc = altSvcFor(r); ex.altSvc != nil {
-			ex.altSvcHost = r.Host
-		}
+		ex.adviseAltSvc(r)
 		ex.Header().Set("Link", "</a.css>; rel=preload")
 		ex.WriteHeader(http.StatusEarlyHints)
 		clear(ex.Header())

@@ -79,6 +79,15 @@ func newExchange(w http.ResponseWriter) *exchange {
 	return ex
 }
 
+// adviseAltSvc has the response to r carry the connection's HTTP/3
+// advertisement when it is due (altSvcFor); WriteHeader adds it to the
+// final response.
+func (ex *exchange) adviseAltSvc(r *http.Request) {
+	if ex.altSvc = altSvcFor(r); ex.altSvc != nil {
+		ex.altSvcHost = r.Host
+	}
+}
+
 // exchangeOf returns the exchange a pipeline step was handed as its
 // ResponseWriter, looking through writers that wrap it (the Unwrap
 // convention of http.ResponseController). A handler used alone, outside

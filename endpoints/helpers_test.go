@@ -218,6 +218,9 @@ type seen struct {
 	Body       string      `json:"body"` // only when short
 	BodyLen    int         `json:"body_len"`
 	BodyErr    string      `json:"body_err,omitempty"`
+	// TransferEncoding is the request's (net/http takes it out of the
+	// header, and drops Content-Length for a chunked body).
+	TransferEncoding []string `json:"transfer_encoding,omitempty"`
 }
 
 // backend is a real HTTP server on loopback that echoes what it saw.
@@ -231,7 +234,7 @@ func newBackend(t testing.TB) *backend {
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)
 		body, err := io.ReadAll(r.Body)
-		s := seen{Method: r.Method, RequestURI: r.RequestURI, Host: r.Host, Header: r.Header, BodyLen: len(body)}
+		s := seen{Method: r.Method, RequestURI: r.RequestURI, Host: r.Host, Header: r.Header, BodyLen: len(body), TransferEncoding: r.TransferEncoding}
 		if len(body) <= 64<<10 {
 			s.Body = string(body)
 		}

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/endpoints/limit"
 )
 
 // zeros is an endless reader of zero bytes.
@@ -92,5 +95,26 @@ func TestHeaderLimit(t *testing.T) {
 	})
 	if n := b.hits.Load(); n != 2 {
 		t.Errorf("backend saw %d requests, want the 2 small ones", n)
+	}
+}
+
+// TestRetryAfter: whole seconds rounded up, at least 1, and at most 31
+// days (a wait that never ends, limit.Never, too).
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{limit.Never, "2678400"},
+		{0, "1"},
+		{-time.Second, "1"},
+		{1500 * time.Millisecond, "2"},
+		{42 * time.Second, "42"},
+		{40 * 24 * time.Hour, "2678400"},
+	} {
+		if got := retryAfter(tc.d); got != tc.want {
+			t.Errorf("retryAfter(%v) = %q, want %q", tc.d, got, tc.want)
+		}
 	}
 }

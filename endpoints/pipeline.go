@@ -47,9 +47,7 @@ type observe struct {
 
 func (o observe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := newExchange(w)
-	if ex.altSvc = altSvcFor(r); ex.altSvc != nil {
-		ex.altSvcHost = r.Host
-	}
+	ex.adviseAltSvc(r)
 	if o.g.cfg.Kind == KindOrigin {
 		trustEdge(r, ex)
 	} else {

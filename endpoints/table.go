@@ -322,7 +322,8 @@ func (g *Gateway) compileStage(apiID string, a *configs.API, s *configs.Stage, d
 				store = g.cache.Stage(apiID, s.Name, s.Cache.CapacityBytes())
 				store.SetFlushes(s.CacheFlushFloor, toFlushes(s.CacheFlushes))
 			}
-			h = &cacheRoute{store: store, policy: cachePolicy(rc, compressMin, callerKeyOf(&dep.API, op)), next: h}
+			caller := callerKeyOf(&dep.API, op)
+			h = &cacheRoute{store: store, policy: cachePolicy(rc, compressMin, caller), signed: caller.signed, next: h}
 		}
 		if g.cfg.Kind != KindOrigin && compressMin < configs.MaxCompressionSize {
 			h = cache.Compressor(compressMin, h)
