@@ -82,8 +82,6 @@ type Store struct {
 	// entry committed before its term (a barrier); only then does it
 	// accept writes, so no read-modify-write acts on a stale state.
 	leaderReady atomic.Bool
-	// leaderTerms counts the times this node became a caught-up leader.
-	leaderTerms atomic.Uint64
 	notify      chan bool
 	stop        chan struct{}
 	loopDone    chan struct{}
@@ -246,7 +244,6 @@ func (s *Store) leadershipLoop() {
 				}
 			}
 			if s.raft.State() == raft.Leader {
-				s.leaderTerms.Add(1)
 				s.leaderReady.Store(true)
 				s.log.Info("leading and caught up; accepting writes", "index", s.raft.AppliedIndex(), "cluster_id", s.State().ClusterID)
 			}
@@ -335,11 +332,13 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader && s.leaderReady.Load() }
 
 // Leadership reports whether this node leads (as IsLeader) and which of
-// its own leadership spells it is (counted from 1): a node that lost and
-// regained leadership between two looks sees a new spell.
+// its own leadership spells it is: the Raft term. Terms only increase and
+// a node leads at most once per term, so equal values are the same spell
+// and a node that lost and regained leadership between two looks sees a
+// new one.
 func (s *Store) Leadership() (spell uint64, leading bool) {
-	spell = s.leaderTerms.Load()
-	return spell, s.IsLeader() && s.leaderTerms.Load() == spell
+	spell = s.raft.CurrentTerm()
+	return spell, s.IsLeader() && s.raft.CurrentTerm() == spell
 }
 
 // Leader returns the leader's address and id, empty when unknown.

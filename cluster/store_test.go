@@ -319,21 +319,20 @@ func TestCompactedEntriesAreNotServed(t *testing.T) {
 	}
 }
 
-// TestNewLeaderAcceptsWritesOnlyOnceCaughtUp: a new leader must not accept
-// read-modify-write requests before it has applied every entry committed
-// in earlier terms (raft applies them only after its first own entry).
-func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
-	t.Parallel()
+// startVoters opens n stores bootstrapped as one cluster of n voters;
+// they are closed when the test ends.
+func startVoters(t *testing.T, n int) []*Store {
+	t.Helper()
 	var stores []*Store
 	var servers []Server
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		s, err := Open(Config{NodeID: fmt.Sprintf("v%d", i), DataDir: t.TempDir(), Listen: "127.0.0.1:0",
 			Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
+		t.Cleanup(func() { s.Close() })
 		stores = append(stores, s)
 		servers = append(servers, Server{ID: fmt.Sprintf("v%d", i), Address: s.RaftAddr()})
 	}
@@ -342,22 +341,80 @@ func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Poll tightly: the window between raft's leader state and the
-	// catch-up is milliseconds long.
-	leaderOf := func(candidates []*Store) *Store {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			for _, s := range candidates {
-				if s.IsLeader() {
-					return s
-				}
+	return stores
+}
+
+// writableLeader is the first of candidates found leading and caught up
+// (IsLeader). It polls tightly (every 500µs, for up to 20s): the window
+// between raft's leader state and the catch-up is milliseconds long.
+func writableLeader(t *testing.T, candidates []*Store) *Store {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, s := range candidates {
+			if s.IsLeader() {
+				return s
 			}
-			time.Sleep(500 * time.Microsecond)
 		}
-		t.Fatal("no writable leader within 20s")
-		return nil
+		time.Sleep(500 * time.Microsecond)
 	}
-	leader := leaderOf(stores)
+	t.Fatal("no writable leader within 20s")
+	return nil
+}
+
+// TestLeadershipSpellChangesWhenRegained: a node's leadership spell stays
+// the same while it leads, and leadership that moves away and back is a
+// new spell, so the limit coordinator (node/limits.go) starts afresh.
+func TestLeadershipSpellChangesWhenRegained(t *testing.T) {
+	t.Parallel()
+	stores := startVoters(t, 3)
+	first := writableLeader(t, stores)
+	spell1, ok := first.Leadership()
+	if !ok {
+		t.Fatal("the writable leader does not report leading")
+	}
+	if again, ok := first.Leadership(); ok && again != spell1 {
+		t.Fatalf("spell %d then %d while leading", spell1, again)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Hand leadership on until it is back at first (raft picks the
+	// transfer's target, so this may take more than two moves).
+	moved := false
+	for i := 0; i < 10; i++ {
+		leader := writableLeader(t, stores)
+		if leader == first && moved {
+			break
+		}
+		if err := leader.TransferLeadership(ctx); err != nil {
+			t.Fatalf("transfer leadership from %s: %v", leader.cfg.NodeID, err)
+		}
+		if leader == first {
+			if _, ok := first.Leadership(); ok {
+				t.Fatal("still leading after transferring leadership away")
+			}
+			moved = true
+		}
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if _, ok := first.Leadership(); !ok {
+			return errors.New("first has not regained leadership")
+		}
+		return nil
+	})
+	spell2, _ := first.Leadership()
+	if spell2 == spell1 {
+		t.Fatalf("regained leadership has the first spell's value %d", spell1)
+	}
+}
+
+// TestNewLeaderAcceptsWritesOnlyOnceCaughtUp: a new leader must not accept
+// read-modify-write requests before it has applied every entry committed
+// in earlier terms (raft applies them only after its first own entry).
+func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
+	t.Parallel()
+	stores := startVoters(t, 3)
+	leader := writableLeader(t, stores)
 	var last string
 	for i := 0; i < 50; i++ {
 		last = fmt.Sprintf("barrier%03d", i)
@@ -367,7 +424,7 @@ func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
 		err := leader.PutAPI(context.Background(), testAPI(last))
 		var notLeader *ErrNotLeader
 		for retry := 0; err != nil && (errors.Is(err, ErrOutcomeUnknown) || errors.As(err, &notLeader)) && retry < 5; retry++ {
-			leader = leaderOf(stores)
+			leader = writableLeader(t, stores)
 			err = leader.PutAPI(context.Background(), testAPI(last))
 		}
 		if err != nil {
@@ -381,7 +438,7 @@ func TestNewLeaderAcceptsWritesOnlyOnceCaughtUp(t *testing.T) {
 			rest = append(rest, s)
 		}
 	}
-	next := leaderOf(rest)
+	next := writableLeader(t, rest)
 	if next.State().API(last) == nil {
 		t.Fatalf("the new leader accepts writes at index %d without the last acknowledged write", next.State().Index)
 	}

@@ -50,7 +50,7 @@ type result struct {
 // resolve answers q for cl from ix. explain is set by Explain: no
 // exploration (it shows the winner), and the reasons are spelled out
 // (the query path does not pay for the strings). The records and the
-// decision live in sc until its next reset (nil: allocated).
+// decision live in sc until its next reset.
 func (s *Server) resolve(ix *index, q dns.Question, cl *client, explain bool, sc *scratch) result {
 	var res result
 	if q.Qclass != dns.ClassINET {
@@ -155,7 +155,7 @@ func (s *Server) addresses(ix *index, e entry, fam int, cl *client, explain bool
 		why := ""
 		switch {
 		case !explain:
-		case sel.none:
+		case len(sel.addrs) == 0:
 			why = "no regional node of " + e.region + " has an address of this family"
 		case sel.failOpen:
 			why = "every regional node of " + e.region + " is unhealthy: answering all of them (fail open)"
@@ -243,12 +243,7 @@ func byLoad(nodes []*Node) []*Node {
 // as its own apex): owner is the apex in the question's spelling for an
 // answer, canonical in the authority section of a negative answer. The
 // negative-caching TTL is min(TTL, MINIMUM) = TTL (RFC 2308 section 5).
-func (ix *index) soa(owner string) *dns.SOA {
-	soa := ix.soaValue(owner)
-	return &soa
-}
-
-func (ix *index) soaValue(owner string) dns.SOA {
+func (ix *index) soa(owner string) dns.SOA {
 	return dns.SOA{
 		Hdr: header(owner, dns.TypeSOA, ix.ttl),
 		Ns:  ix.mname, Mbox: ix.rname, Serial: ix.serial,

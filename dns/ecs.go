@@ -33,16 +33,9 @@ type ecsOption struct {
 	addr   netip.Addr // masked to source; invalid for family 0
 }
 
-// echo is the option for the response: FAMILY, SOURCE PREFIX-LENGTH and
-// ADDRESS as in the query, SCOPE PREFIX-LENGTH = scope (RFC 7871 section
-// 7.2.1).
-func (e *ecsOption) echo(scope uint8) *dns.EDNS0_SUBNET {
-	o := new(dns.EDNS0_SUBNET)
-	e.echoInto(o, scope, new([16]byte))
-	return o
-}
-
-// echoInto is echo, written into o with the address in buf.
+// echoInto writes into o the option for the response, its address in
+// buf: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS as in the query, SCOPE
+// PREFIX-LENGTH = scope (RFC 7871 section 7.2.1).
 func (e *ecsOption) echoInto(o *dns.EDNS0_SUBNET, scope uint8, buf *[16]byte) {
 	*o = dns.EDNS0_SUBNET{Code: optionECS, Family: e.family, SourceNetmask: e.source, SourceScope: scope}
 	switch e.family {

@@ -92,10 +92,12 @@ func (s *Server) Explain(name string, client netip.Addr, subnet netip.Prefix) Ex
 		x.Network = cl.net.String()
 	}
 	q := dns.Question{Name: x.Name, Qtype: dns.TypeA, Qclass: dns.ClassINET}
-	res := s.resolve(ix, q, &cl, true, nil)
+	// Each resolve has its own scratch: the A result, kept when AAAA has
+	// nothing, must not be overwritten by the AAAA resolve.
+	res := s.resolve(ix, q, &cl, true, newScratch(s.cfg.MaxAnswers))
 	if res.rcode == dns.RcodeSuccess && len(res.answer) == 0 && res.found && res.entry.kind >= kindNS {
 		q.Qtype = dns.TypeAAAA
-		if r6 := s.resolve(ix, q, &cl, true, nil); len(r6.answer) > 0 {
+		if r6 := s.resolve(ix, q, &cl, true, newScratch(s.cfg.MaxAnswers)); len(r6.answer) > 0 {
 			res, x.Type = r6, "AAAA"
 		}
 	}

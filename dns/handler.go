@@ -46,7 +46,7 @@ type request struct {
 	scope  uint8 // ECS scope of the answer (set by the answer)
 
 	buf     []byte   // pack buffer, reused between requests
-	sc      *scratch // reused between requests; nil allocates
+	sc      *scratch // reused between requests
 	written bool
 }
 
@@ -241,8 +241,7 @@ func (h clientSubnet) serveDNS(ctx context.Context, w writer, r *request) (int, 
 
 // writeError answers r (parsed) with rcode and no records.
 func (s *Server) writeError(w writer, r *request, rcode int) (int, error) {
-	m := new(dns.Msg)
-	m.SetReply(r.msg)
+	m := r.sc.replyTo(r.msg)
 	m.Rcode = rcode
 	return s.writeReply(w, r, m)
 }

@@ -269,7 +269,7 @@ func (w captureWriter) write(b []byte) error {
 // serveRaw runs one packet through s's chain without a network.
 func serveRaw(s *Server, raw []byte, src string, tcp bool) captured {
 	var c captured
-	r := &request{buf: make([]byte, 512)}
+	r := s.newRequest(512) // as a transport worker builds it
 	r.reset(raw, netip.MustParseAddrPort(src), tcp)
 	c.rcode, c.err = s.chain.serveDNS(context.Background(), captureWriter{&c.out}, r)
 	return c

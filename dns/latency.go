@@ -123,7 +123,7 @@ func regionCandidates(ix *index, regions []string, fam int) ([]candidate, bool) 
 
 // decide ranks cands for cl and picks the answer. edges says whether
 // candidates are single nodes (tolerance grouping) or regions. The
-// decision lives in sc until its next reset (nil: allocated).
+// decision lives in sc until its next reset.
 func (s *Server) decide(ix *index, cands []candidate, cl *client, edges, explore bool, sc *scratch) *decision {
 	d := sc.decision()
 	d.cands, d.runnerUp, d.dependsOnClient = cands, -1, len(cands) > 1

@@ -10,8 +10,7 @@ import (
 // what one answer is built from: the reply message, its records, the
 // addresses and the latency decision. All of it is dead once the answer
 // is packed, before the worker reads its next query, so nothing is shared
-// between queries in flight. A nil *scratch allocates afresh (Explain,
-// handler tests); the answers are the same either way.
+// between queries in flight. Explain uses a fresh scratch per resolve.
 type scratch struct {
 	queryMsg dns.Msg
 	replyMsg dns.Msg
@@ -24,9 +23,8 @@ type scratch struct {
 	subnet   dns.EDNS0_SUBNET
 	subnetIP [16]byte
 	options  [1]dns.EDNS0
-	as       []*aRR // records handed out, reused from query to query
-	aaaas    []*aaaaRR
-	nA, nA6  int          // records handed out for this query
+	as       pool[aRR] // records handed out, reused from query to query
+	aaaas    pool[aaaaRR]
 	addrs    []netip.Addr // cap MaxAnswers: appendFamily never grows it
 	cands    []candidate
 	dec      decision
@@ -44,45 +42,48 @@ type aaaaRR struct {
 	ip [16]byte
 }
 
+// pool hands out Ts, kept from query to query: the first n are in use.
+type pool[T any] struct {
+	items []*T
+	n     int
+}
+
+// next is an unused T (with the values it last had).
+func (p *pool[T]) next() *T {
+	if p.n == len(p.items) {
+		p.items = append(p.items, new(T))
+	}
+	t := p.items[p.n]
+	p.n++
+	return t
+}
+
 func newScratch(maxAnswers int) *scratch {
 	return &scratch{addrs: make([]netip.Addr, 0, maxAnswers), answer: make([]dns.RR, 0, maxAnswers)}
 }
 
-// reset forgets the last query's objects (they stay allocated).
+// reset forgets the last query's objects (they stay allocated). The
+// accessors below overwrite whatever they hand out, so only the slices
+// and counters need resetting.
 func (sc *scratch) reset() {
-	if sc == nil {
-		return
-	}
-	sc.replyMsg = dns.Msg{}
-	sc.soa = dns.SOA{}
-	sc.optRR, sc.extra[0] = dns.OPT{}, nil
-	sc.subnet, sc.options[0] = dns.EDNS0_SUBNET{}, nil
-	clear(sc.answer[:cap(sc.answer)]) // no pointers kept into the records' old owners
 	sc.answer = sc.answer[:0]
-	sc.ns[0] = nil
-	sc.nA, sc.nA6 = 0, 0
+	sc.as.n, sc.aaaas.n = 0, 0
 	sc.addrs = sc.addrs[:0]
-	clear(sc.cands)
+	clear(sc.cands) // no old index's nodes kept alive by an idle worker
 	sc.cands = sc.cands[:0]
-	sc.dec = decision{}
 	sc.answered = sc.answered[:0]
 }
 
 // query is an empty message to unpack the query into.
 func (sc *scratch) query() *dns.Msg {
-	if sc == nil {
-		return new(dns.Msg)
-	}
 	sc.queryMsg = dns.Msg{}
 	return &sc.queryMsg
 }
 
 // replyTo is an empty reply to q, as miekg's SetReply makes it.
 func (sc *scratch) replyTo(q *dns.Msg) *dns.Msg {
-	if sc == nil {
-		return new(dns.Msg).SetReply(q)
-	}
 	m := &sc.replyMsg
+	*m = dns.Msg{}
 	m.Id, m.Response, m.Opcode = q.Id, true, q.Opcode
 	if m.Opcode == dns.OpcodeQuery {
 		m.RecursionDesired, m.CheckingDisabled = q.RecursionDesired, q.CheckingDisabled
@@ -97,15 +98,12 @@ func (sc *scratch) replyTo(q *dns.Msg) *dns.Msg {
 
 // addrBuf is an empty slice to collect the answer's addresses in.
 func (sc *scratch) addrBuf() []netip.Addr {
-	if sc == nil {
-		return nil
-	}
 	return sc.addrs[:0]
 }
 
 // rrs is an empty slice for n records.
 func (sc *scratch) rrs(n int) []dns.RR {
-	if sc == nil || n > cap(sc.answer) {
+	if n > cap(sc.answer) {
 		return make([]dns.RR, 0, n)
 	}
 	return sc.answer[:0]
@@ -113,24 +111,13 @@ func (sc *scratch) rrs(n int) []dns.RR {
 
 // addrRR is addrRR, in a reused record.
 func (sc *scratch) addrRR(owner string, ttl uint32, a netip.Addr) dns.RR {
-	if sc == nil {
-		return addrRR(owner, ttl, a)
-	}
 	if a.Is4() {
-		if sc.nA == len(sc.as) {
-			sc.as = append(sc.as, new(aRR))
-		}
-		r := sc.as[sc.nA]
-		sc.nA++
+		r := sc.as.next()
 		r.ip = a.As4()
 		r.rr = dns.A{Hdr: header(owner, dns.TypeA, ttl), A: r.ip[:]}
 		return &r.rr
 	}
-	if sc.nA6 == len(sc.aaaas) {
-		sc.aaaas = append(sc.aaaas, new(aaaaRR))
-	}
-	r := sc.aaaas[sc.nA6]
-	sc.nA6++
+	r := sc.aaaas.next()
 	r.ip = a.As16()
 	r.rr = dns.AAAA{Hdr: header(owner, dns.TypeAAAA, ttl), AAAA: r.ip[:]}
 	return &r.rr
@@ -138,41 +125,27 @@ func (sc *scratch) addrRR(owner string, ttl uint32, a netip.Addr) dns.RR {
 
 // soaRRs is the one-record section holding ix's SOA for owner.
 func (sc *scratch) soaRRs(ix *index, owner string) []dns.RR {
-	if sc == nil {
-		return []dns.RR{ix.soa(owner)}
-	}
-	sc.soa = ix.soaValue(owner)
+	sc.soa = ix.soa(owner)
 	sc.ns[0] = &sc.soa
 	return sc.ns[:]
 }
 
 // candidates is a copy of cands that decide may reorder and fill in.
 func (sc *scratch) candidates(cands []candidate) []candidate {
-	if sc == nil {
-		return append([]candidate(nil), cands...)
-	}
 	sc.cands = append(sc.cands[:0], cands...)
 	return sc.cands
 }
 
 // decision is a new, zero decision.
 func (sc *scratch) decision() *decision {
-	if sc == nil {
-		return new(decision)
-	}
 	sc.dec = decision{}
 	return &sc.dec
 }
 
 // ints is a slice of n ints, 0 to n-1.
 func (sc *scratch) ints(n int) []int {
-	var out []int
-	if sc == nil {
-		out = make([]int, n)
-	} else {
-		out = append(sc.answered[:0], make([]int, n)...)
-		sc.answered = out
-	}
+	out := append(sc.answered[:0], make([]int, n)...)
+	sc.answered = out
 	for i := range out {
 		out[i] = i
 	}
@@ -181,17 +154,13 @@ func (sc *scratch) ints(n int) []int {
 
 // opt is an OPT record with no flags or options yet.
 func (sc *scratch) opt() *dns.OPT {
-	hdr := dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
-	if sc == nil {
-		return &dns.OPT{Hdr: hdr}
-	}
-	sc.optRR = dns.OPT{Hdr: hdr}
+	sc.optRR = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 	return &sc.optRR
 }
 
 // appendExtra is append(extra, rr).
 func (sc *scratch) appendExtra(extra []dns.RR, rr dns.RR) []dns.RR {
-	if sc == nil || len(extra) > 0 {
+	if len(extra) > 0 {
 		return append(extra, rr)
 	}
 	sc.extra[0] = rr
@@ -199,12 +168,8 @@ func (sc *scratch) appendExtra(extra []dns.RR, rr dns.RR) []dns.RR {
 }
 
 // ecsEcho is the options of a response's OPT record: e echoed with
-// scope (ecsOption.echo).
+// scope (ecsOption.echoInto).
 func (sc *scratch) ecsEcho(e *ecsOption, scope uint8) []dns.EDNS0 {
-	if sc == nil {
-		return []dns.EDNS0{e.echo(scope)}
-	}
-	sc.subnet = dns.EDNS0_SUBNET{}
 	e.echoInto(&sc.subnet, scope, &sc.subnetIP)
 	sc.options[0] = &sc.subnet
 	return sc.options[:]

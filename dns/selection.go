@@ -13,11 +13,10 @@ import (
 // are shared and never written.
 type selection struct {
 	// Regional and private names: the answer (least loaded first, at
-	// most MaxAnswers addresses), whether it failed open, and none when
-	// no regional node has an address of the family.
+	// most MaxAnswers addresses; empty when no regional node has an
+	// address of the family) and whether it failed open.
 	addrs    []netip.Addr
 	failOpen bool
-	none     bool
 	// Edge names and custom domains: the candidates before ranking
 	// (latency fields unset), and whether they failed open.
 	cands []candidate
@@ -29,11 +28,8 @@ type selections struct{ fam [2]atomic.Pointer[selection] }
 
 // get returns the selection for fam, computing it on first use. Two
 // queries may both compute it; they get equal selections and either is
-// kept.
+// kept. newIndex gives every entry that has selections a non-nil ss.
 func (ss *selections) get(fam int, compute func() *selection) *selection {
-	if ss == nil {
-		return compute()
-	}
 	p := &ss.fam[0]
 	if fam == 6 {
 		p = &ss.fam[1]
@@ -52,7 +48,7 @@ func (ss *selections) get(fam int, compute func() *selection) *selection {
 func regionalSelection(ix *index, e entry, fam, limit int) *selection {
 	with := withFamily(ix.regional[e.region], e.kind, fam)
 	if len(with) == 0 {
-		return &selection{none: true}
+		return &selection{}
 	}
 	nodes, failOpen := readyOrAll(with, e.ready)
 	var out []netip.Addr
