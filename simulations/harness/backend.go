@@ -28,10 +28,6 @@ import (
 // (ServeBackend); StartBackend re-executes the driver with it.
 const BackendFlag = "serve-backend"
 
-// BackendName is the name StartBackend starts the backend under in its
-// Group (Group.Find).
-const BackendName = "backend"
-
 // BackendAddrs is the line a backend process prints once it listens.
 type BackendAddrs struct {
 	Plain string `json:"plain"`
@@ -148,28 +144,35 @@ func SelfSignedCert() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
+// Backend is a running backend (StartBackend): the addresses it bound and
+// its process.
+type Backend struct {
+	BackendAddrs
+	Proc *Proc
+}
+
 // StartBackend re-executes the driver with -serve-backend (BackendFlag)
-// on free 127.0.0.1 ports and returns the addresses it bound. Its stderr goes to
-// dir/backend.log.
-func StartBackend(ctx context.Context, g *Group, dir string) (BackendAddrs, error) {
+// on free 127.0.0.1 ports, in g under the name "backend", and returns it
+// once it listens. Its stderr goes to dir/backend.log.
+func StartBackend(ctx context.Context, g *Group, dir string) (*Backend, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return BackendAddrs{}, fmt.Errorf("find own executable: %w", err)
+		return nil, fmt.Errorf("find own executable: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "backend.log"))
 	if err != nil {
-		return BackendAddrs{}, err
+		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
 	cmd := exec.Command(exe, "-"+BackendFlag, "127.0.0.1:0,127.0.0.1:0")
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return BackendAddrs{}, err
+		return nil, err
 	}
-	p, err := g.Start(BackendName, cmd)
+	p, err := g.Start("backend", cmd)
 	if err != nil {
-		return BackendAddrs{}, err
+		return nil, err
 	}
 	// The reader ends with the first line or when the process exits (the
 	// group stops it on every return path).
@@ -188,17 +191,17 @@ func StartBackend(ctx context.Context, g *Group, dir string) (BackendAddrs, erro
 	case r := <-got:
 		if r.err != nil {
 			<-p.Done()
-			return BackendAddrs{}, fmt.Errorf("backend exited before listening (%v): %s", p.Err(), ReadTail(filepath.Join(dir, "backend.log")))
+			return nil, fmt.Errorf("backend exited before listening (%v): %s", p.Err(), ReadTail(filepath.Join(dir, "backend.log")))
 		}
-		var a BackendAddrs
-		if err := json.Unmarshal([]byte(r.line), &a); err != nil || a.Plain == "" || a.TLS == "" {
-			return BackendAddrs{}, fmt.Errorf("backend printed %q, want its addresses as JSON", r.line)
+		b := &Backend{Proc: p}
+		if err := json.Unmarshal([]byte(r.line), &b.BackendAddrs); err != nil || b.Plain == "" || b.TLS == "" {
+			return nil, fmt.Errorf("backend printed %q, want its addresses as JSON", r.line)
 		}
-		return a, nil
+		return b, nil
 	case <-timer.C:
-		return BackendAddrs{}, errors.New("backend did not listen within 15s")
+		return nil, errors.New("backend did not listen within 15s")
 	case <-ctx.Done():
-		return BackendAddrs{}, context.Cause(ctx)
+		return nil, context.Cause(ctx)
 	}
 }
 

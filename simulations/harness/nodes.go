@@ -15,18 +15,18 @@ import (
 // StartNodes runs `bin run --config files[i]` for every config, from dir,
 // with each node's output in dir/logs/{name}.log, and waits (at most a
 // minute) until every admin API answers /healthz and ready, unless nil,
-// returns nil. A node that exits ends the wait at once with the tail of
-// its log.
-func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []configs.Node, files []string, ready func(context.Context) error) error {
+// returns nil. It returns the nodes' processes, in the order of cfgs. A
+// node that exits ends the wait at once with the tail of its log.
+func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []configs.Node, files []string, ready func(context.Context) error) ([]*Proc, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	logOf := func(name string) string { return filepath.Join(dir, "logs", name+".log") }
 	running := make([]*Proc, len(cfgs))
 	for i, cfg := range cfgs {
 		logf, err := os.Create(logOf(cfg.Name))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cmd := exec.Command(bin, "run", "--config", files[i])
 		cmd.Dir = dir
@@ -34,7 +34,7 @@ func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []confi
 		running[i], err = procs.Start(cfg.Name, cmd)
 		logf.Close() // the child holds its own descriptor
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	err := Retry(ctx, time.Minute, 50*time.Millisecond, func() error {
@@ -54,9 +54,9 @@ func StartNodes(ctx context.Context, procs *Group, bin, dir string, cfgs []confi
 		return ready(rctx)
 	})
 	if err != nil {
-		return fmt.Errorf("wait for the cluster: %w", err)
+		return nil, fmt.Errorf("wait for the cluster: %w", err)
 	}
-	return nil
+	return running, nil
 }
 
 // healthz asks a node's admin API whether it is up. (Plain HTTP: package

@@ -28,12 +28,12 @@ type SingleNode struct {
 	Zone   string // invoke hosts are {apiId}.{Region}.{Zone}
 }
 
-// SingleNodePorts is how many addresses Config takes.
-const SingleNodePorts = 5
+// singleNodePorts is how many addresses Config takes.
+const singleNodePorts = 5
 
 // Config is the node's config with its data directory dir/data and its
 // listeners on addrs: admin, regional, raft, internal and gossip, in that
-// order (SingleNodePorts of them). Its TLS files are left empty, so the
+// order (singleNodePorts of them). Its TLS files are left empty, so the
 // node generates its CA and certificates under dir/data/tls.
 func (n SingleNode) Config(dir string, addrs []string) configs.Node {
 	nd := configs.Node{
@@ -68,7 +68,7 @@ type Portico struct {
 // (at most a minute) until its admin API answers /healthz. The node's
 // output goes to dir/logs/{Driver}-1.log.
 func (n SingleNode) Start(ctx context.Context, g *Group, bin, dir string) (*Portico, error) {
-	addrs, err := FreePorts(SingleNodePorts)
+	addrs, err := FreePorts(singleNodePorts)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (n SingleNode) Start(ctx context.Context, g *Group, bin, dir string) (*Port
 	if err := writeNodeConfig(file, &cfg); err != nil {
 		return nil, err
 	}
-	if err := StartNodes(ctx, g, bin, dir, []configs.Node{cfg}, []string{file}, nil); err != nil {
+	if _, err := StartNodes(ctx, g, bin, dir, []configs.Node{cfg}, []string{file}, nil); err != nil {
 		return nil, err
 	}
 	return &Portico{
@@ -164,7 +164,7 @@ type SingleBench struct {
 	Wrk     string // the wrk binary
 	Bin     string // the portico binary
 	Results string // the results directory (ResultsDir)
-	Backend BackendAddrs
+	Backend *Backend
 	Gateway *Portico
 	// Client is an HTTPS client for Gateway's regional listener
 	// (Portico.Client).

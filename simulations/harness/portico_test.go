@@ -18,8 +18,8 @@ func TestSingleNodeConfig(t *testing.T) {
 	t.Parallel()
 	sn := SingleNode{Driver: "accessbench", Region: "us-east-1", Zone: "portico.localhost"}
 	addrs := []string{"127.0.0.1:40001", "127.0.0.1:40002", "127.0.0.1:40003", "127.0.0.1:40004", "127.0.0.1:40005"}
-	if len(addrs) != SingleNodePorts {
-		t.Fatalf("the test gives %d addresses, Config takes %d", len(addrs), SingleNodePorts)
+	if len(addrs) != singleNodePorts {
+		t.Fatalf("the test gives %d addresses, Config takes %d", len(addrs), singleNodePorts)
 	}
 	dir := t.TempDir()
 	cfg := sn.Config(dir, addrs)

@@ -1,10 +1,10 @@
 package harness
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // ErrNoProcCPU is what the process CPU functions return off Linux: they
@@ -19,70 +21,36 @@ import (
 var ErrNoProcCPU = errors.New("process CPU times are read from /proc, which needs Linux")
 
 // ProcCPU returns the user+system CPU time process pid, all its threads,
-// has used so far: utime and stime of /proc/<pid>/stat.
+// has used so far: utime and stime of /proc/<pid>/stat, read with procfs
+// (ProcStat.CPUTime, in the 100 Hz ticks the node's own
+// process_cpu_seconds_total assumes).
 func ProcCPU(pid int) (time.Duration, error) {
 	if runtime.GOOS != "linux" {
 		return 0, ErrNoProcCPU
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	proc, err := defaultProcFS()
 	if err != nil {
 		return 0, err
 	}
-	ticks, err := statTicks(string(b))
+	return procCPU(proc, pid)
+}
+
+// defaultProcFS is /proc, opened once.
+var defaultProcFS = sync.OnceValues(procfs.NewDefaultFS)
+
+// procCPU is ProcCPU of process pid in proc, a proc file system (a fake
+// one in tests).
+func procCPU(proc procfs.FS, pid int) (time.Duration, error) {
+	p, err := proc.Proc(pid)
 	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return 0, err
 	}
-	return time.Duration(ticks * int64(time.Second) / clockHz()), nil
+	st, err := p.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat of process %d: %w", pid, err)
+	}
+	return time.Duration(math.Round(st.CPUTime() * float64(time.Second))), nil
 }
-
-// statTicks returns utime+stime, in clock ticks, from the text of a
-// /proc/<pid>/stat: "pid (comm) state ppid ..." where comm may hold
-// spaces and parentheses, so the fields are counted after the last ')'.
-// utime and stime are fields 14 and 15, the 12th and 13th after it.
-func statTicks(stat string) (int64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("no command name in %.100q", stat)
-	}
-	f := strings.Fields(stat[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
-	}
-	var ticks int64
-	for _, v := range f[11:13] {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("bad CPU time %q", v)
-		}
-		ticks += n
-	}
-	return ticks, nil
-}
-
-// clockHz is the unit of /proc/<pid>/stat's times, ticks per second:
-// sysconf(_SC_CLK_TCK), which the C library takes from the AT_CLKTCK
-// entry of the auxiliary vector the kernel hands every process (here read
-// from /proc/self/auxv, native words). If that cannot be read, 100: the
-// USER_HZ of every architecture Go runs Linux on.
-var clockHz = sync.OnceValue(func() int64 {
-	const atClkTck = 17
-	b, _ := os.ReadFile("/proc/self/auxv")
-	w := strconv.IntSize / 8
-	word := func(b []byte) uint64 {
-		if w == 8 {
-			return binary.NativeEndian.Uint64(b)
-		}
-		return uint64(binary.NativeEndian.Uint32(b))
-	}
-	for ; len(b) >= 2*w; b = b[2*w:] {
-		if word(b) == atClkTck {
-			if hz := word(b[w:]); hz > 0 && hz <= 1e6 {
-				return int64(hz)
-			}
-		}
-	}
-	return 100
-})
 
 // Descendants returns the pids of process pid's living descendants,
 // children before grandchildren, from /proc/<pid>/task/<tid>/children (a

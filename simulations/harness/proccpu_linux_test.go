@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -11,17 +12,40 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
-func TestStatTicks(t *testing.T) {
+// TestProcCPUStat checks ProcCPU's reading of a /proc/<pid>/stat, in a
+// fake proc directory: the command name may hold spaces and parentheses.
+func TestProcCPUStat(t *testing.T) {
 	t.Parallel()
-	// comm "a) b (c" as the kernel prints it; utime 250, stime 75.
-	stat := "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 1000000 500 18446744073709551615\n"
-	if got, err := statTicks(stat); err != nil || got != 325 {
-		t.Errorf("statTicks = %d, %v; want 325", got, err)
+	dir := t.TempDir()
+	write := func(pid int, stat string) {
+		d := filepath.Join(dir, strconv.Itoa(pid))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := statTicks("4242 (x) S 1 2 3"); err == nil {
-		t.Error("statTicks of a short line: no error")
+	// comm "a) b (c" as the kernel prints it; utime 250, stime 75.
+	write(4242, "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 75 0 0 20 0 9 0 100 1000000 500 18446744073709551615"+
+		" 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n")
+	write(4243, "4243 (x) S 1 2 3\n")
+	proc, err := procfs.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := procCPU(proc, 4242); err != nil || got != 3250*time.Millisecond {
+		t.Errorf("procCPU = %v, %v; want 3.25s (325 ticks of 100 Hz)", got, err)
+	}
+	if _, err := procCPU(proc, 4243); err == nil {
+		t.Error("procCPU of a short stat line: no error")
+	}
+	if _, err := procCPU(proc, 4244); !gone(err) {
+		t.Errorf("procCPU of a missing process: %v, want one that tells it is gone", err)
 	}
 }
 
@@ -48,7 +72,8 @@ func TestProcCPUGrows(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	grew := after - before
-	if limit := elapsed*time.Duration(runtime.NumCPU()) + 2*time.Second/time.Duration(clockHz()); grew <= 0 || grew > limit {
+	const tick = time.Second / 100 // the unit of /proc/<pid>/stat's times, as procfs takes them
+	if limit := elapsed*time.Duration(runtime.NumCPU()) + 2*tick; grew <= 0 || grew > limit {
 		t.Errorf("CPU time grew by %v over a %v busy loop, want more than 0 and at most %v (%d)", grew, elapsed, limit, x)
 	}
 	tree, err := TreeCPU(pid)

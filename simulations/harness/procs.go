@@ -62,18 +62,6 @@ func (g *Group) start(name string, cmd *exec.Cmd, attr *syscall.SysProcAttr) (*P
 	return p, nil
 }
 
-// Find returns the newest process started in g under name, or nil.
-func (g *Group) Find(name string) *Proc {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for i := len(g.procs) - 1; i >= 0; i-- {
-		if g.procs[i].Name == name {
-			return g.procs[i]
-		}
-	}
-	return nil
-}
-
 // Kill sends SIGKILL and waits until the process is gone.
 func (p *Proc) Kill(within time.Duration) error {
 	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil && !p.Exited() {

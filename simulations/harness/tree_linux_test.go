@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // TestStartTreeStopsGrandchildren starts a program that forks two workers
@@ -58,13 +60,10 @@ func TestStartTreeStopsGrandchildren(t *testing.T) {
 // running reports whether pid exists and is not a zombie (an orphan that
 // init has not reaped yet has stopped running).
 func running(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return false
 	}
-	// pid (comm) state ...; comm may hold spaces and parentheses.
-	s := string(b)
-	rest := s[strings.LastIndexByte(s, ')')+1:]
-	f := strings.Fields(rest)
-	return len(f) > 0 && f[0] != "Z"
+	st, err := p.Stat()
+	return err == nil && st.State != "Z"
 }

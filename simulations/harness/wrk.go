@@ -141,12 +141,12 @@ type WrkTarget struct {
 }
 
 // Get makes one GET request to t the way wrk will (Host and Headers)
-// and returns the status and up to 64 KiB of the body. An error that a
-// retry cannot mend (a malformed URL) is Permanent.
-func (t WrkTarget) Get(ctx context.Context, c *http.Client) (status int, body string, err error) {
+// and returns the status, the header and up to 64 KiB of the body. An
+// error that a retry cannot mend (a malformed URL) is Permanent.
+func (t WrkTarget) Get(ctx context.Context, c *http.Client) (status int, header http.Header, body string, err error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", t.URL, nil)
 	if err != nil {
-		return 0, "", Permanent(err)
+		return 0, nil, "", Permanent(err)
 	}
 	if t.Host != "" {
 		req.Host = t.Host
@@ -157,14 +157,14 @@ func (t WrkTarget) Get(ctx context.Context, c *http.Client) (status int, body st
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", fmt.Errorf("GET %s: read the answer: %w", t.URL, err)
 	}
-	return resp.StatusCode, string(b), nil
+	return resp.StatusCode, resp.Header, string(b), nil
 }
 
 // HeaderNames are the names of t's Headers, never their values (which
@@ -183,7 +183,7 @@ func (t WrkTarget) HeaderNames() []string {
 // otherwise be measured as a fast one. The error names the headers sent,
 // not their values.
 func CheckHello(ctx context.Context, c *http.Client, t WrkTarget, want string) error {
-	status, body, err := t.Get(ctx, c)
+	status, _, body, err := t.Get(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +227,7 @@ func TestCheckHello(t *testing.T) {
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
+		w.Header().Set("X-Cache", "Hit")
 		io.WriteString(w, hello)
 	}))
 	defer srv.Close()
@@ -232,12 +237,15 @@ func TestCheckHello(t *testing.T) {
 	if err := CheckHello(ctx, c, ok, hello); err != nil {
 		t.Errorf("CheckHello: %v", err)
 	}
+	if status, h, body, err := ok.Get(ctx, c); err != nil || status != http.StatusOK || h.Get("X-Cache") != "Hit" || body != hello {
+		t.Errorf("Get = %d, X-Cache %q, %q, %v; want 200, Hit, %q", status, h.Get("X-Cache"), body, err, hello)
+	}
 	if err := CheckHello(ctx, c, ok, "other\n"); err == nil {
 		t.Error("a different body passed")
 	}
 	bare := ok
 	bare.Headers = nil
-	if status, _, err := bare.Get(ctx, c); err != nil || status != http.StatusForbidden {
+	if status, _, _, err := bare.Get(ctx, c); err != nil || status != http.StatusForbidden {
 		t.Errorf("Get without the header = %d, %v; want 403", status, err)
 	}
 	wrong := ok
@@ -250,5 +258,67 @@ func TestCheckHello(t *testing.T) {
 	var pe permanentError
 	if err := CheckHello(ctx, c, WrkTarget{URL: "://bad"}, hello); !errors.As(err, &pe) {
 		t.Errorf("malformed URL: %v, want a permanent error", err)
+	}
+}
+
+// TestMeasureServerCPU runs Measure with a stand-in for wrk that prints
+// a canned summary and checks the server CPU time: the difference of the
+// reads before and after the run, and none, with the run still measured,
+// when either read fails. It is not parallel with the package's other
+// tests: a child they fork while the script is open for writing would
+// make its exec fail with ETXTBSY (golang.org/issue/22315).
+func TestMeasureServerCPU(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	summary := filepath.Join(dir, "summary.txt")
+	if err := os.WriteFile(summary, []byte(wrkDirect), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fakeWrk := filepath.Join(dir, "wrk")
+	if err := os.WriteFile(fakeWrk, []byte("#!/bin/sh\nexec cat '"+summary+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	errRead := errors.New("cannot read")
+	tests := []struct {
+		name    string
+		reads   []error // per read, before then after: nil succeeds
+		wantCPU time.Duration
+		wantHas bool
+	}{
+		{name: "both reads", reads: []error{nil, nil}, wantCPU: 2 * time.Second, wantHas: true},
+		{name: "before fails", reads: []error{errRead, nil}},
+		{name: "after fails", reads: []error{nil, errRead}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cpu := []time.Duration{time.Second, 3 * time.Second}
+			n := 0
+			target := WrkTarget{Name: "fake", URL: "http://127.0.0.1:1/hello", ServerCPU: func() (time.Duration, error) {
+				i := n
+				n++
+				if i >= len(cpu) {
+					t.Errorf("ServerCPU read %d times, want %d", n, len(cpu))
+					return 0, errRead
+				}
+				return cpu[i], tt.reads[i]
+			}}
+			w := &Wrk{Path: fakeWrk, Threads: 1, Connections: 1, Dir: t.TempDir(), Log: slog.New(slog.DiscardHandler)}
+			r, err := w.Measure(t.Context(), target, "run1", time.Second)
+			if err != nil {
+				t.Fatalf("Measure: %v", err)
+			}
+			if r.Requests != 425873 || r.RPS != 42545.76 {
+				t.Errorf("Measure = %+v, want wrkDirect's summary", r)
+			}
+			if n != len(cpu) {
+				t.Errorf("ServerCPU read %d times, want %d", n, len(cpu))
+			}
+			if r.ServerCPU != tt.wantCPU || r.HasServerCPU != tt.wantHas {
+				t.Errorf("server CPU %v (has %v), want %v (has %v)", r.ServerCPU, r.HasServerCPU, tt.wantCPU, tt.wantHas)
+			}
+		})
 	}
 }

@@ -82,7 +82,7 @@ func WrkByName(ss []WrkSummary, name string) *WrkSummary {
 
 // PrintWrkTable writes one row per target: rps per run, median rps, p50
 // and p99, and the median server CPU time per request (cpu/req) if any
-// target has it.
+// target has it, with a line under the table telling what that is.
 func PrintWrkTable(w io.Writer, ss []WrkSummary) {
 	withCPU := slices.ContainsFunc(ss, func(s WrkSummary) bool { return s.MedianServerCPUPerRequestUs != nil })
 	tw := Table(w)
@@ -108,4 +108,7 @@ func PrintWrkTable(w io.Writer, ss []WrkSummary) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+	if withCPU {
+		fmt.Fprintln(w, "cpu/req: user+system CPU time the serving processes used per request wrk completed (median over runs)")
+	}
 }

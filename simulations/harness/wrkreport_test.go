@@ -8,7 +8,8 @@ import (
 
 // TestSummarizeWrkServerCPU checks the server CPU time per request: per
 // run where measured, the median over those runs, and the table's
-// cpu/req column only when some target has it.
+// cpu/req column, and the line telling what it is, only when some target
+// has it.
 func TestSummarizeWrkServerCPU(t *testing.T) {
 	t.Parallel()
 	run := func(requests int64, cpu time.Duration, has bool) WrkResult {
@@ -36,7 +37,8 @@ func TestSummarizeWrkServerCPU(t *testing.T) {
 
 	var b strings.Builder
 	PrintWrkTable(&b, []WrkSummary{s, plain})
-	if out := b.String(); !strings.Contains(out, "cpu/req") || !strings.Contains(out, "24.2µs") || !strings.Contains(out, "—") {
+	if out := b.String(); !strings.Contains(out, "cpu/req") || !strings.Contains(out, "24.2µs") || !strings.Contains(out, "—") ||
+		!strings.Contains(out, "\ncpu/req: user+system CPU time") {
 		t.Errorf("table with server CPU:\n%s", out)
 	}
 	b.Reset()

@@ -60,7 +60,7 @@ func (r *route) check(ctx context.Context, c *http.Client) error {
 	}
 	bare := r.wrk()
 	bare.Headers = nil
-	status, body, err := bare.Get(ctx, c)
+	status, _, body, err := bare.Get(ctx, c)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func startPortico(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 			c.edges++
 		}
 	}
-	err = harness.StartNodes(ctx, procs, bin, dir, cfgs, files, func(rctx context.Context) error {
+	_, err = harness.StartNodes(ctx, procs, bin, dir, cfgs, files, func(rctx context.Context) error {
 		var st cluster.Status
 		if err := c.admin.Do(rctx, "GET", "/v1/status", nil, &st); err != nil {
 			return err

@@ -26,13 +26,13 @@ var layout = harness.Layout{Regions: []string{region}, Edges: true, Zone: zone, 
 // benchCluster is the running cluster with the bench API deployed.
 type benchCluster struct {
 	prefix    string
-	nodes     []string     // names, control node first
-	admin     *node.Client // the control node's admin API
-	regional  string       // the control node's regional listener (HTTPS)
-	edge      string       // the edge node's edge listener (HTTPS, HTTP/3)
-	edgeNode  string       // the edge node's name, which its process is started under
-	edgeAdmin string       // the edge node's admin API (its /metrics)
-	caFile    string       // the layout's CA, which signed both listeners' certificates
+	nodes     []string      // names, control node first
+	admin     *node.Client  // the control node's admin API
+	regional  string        // the control node's regional listener (HTTPS)
+	edge      string        // the edge node's edge listener (HTTPS, HTTP/3)
+	edgeProc  *harness.Proc // the edge node's `portico run`
+	edgeAdmin string        // the edge node's admin API (its /metrics)
+	caFile    string        // the layout's CA, which signed both listeners' certificates
 	apiID     string
 }
 
@@ -49,11 +49,11 @@ func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 		return nil, err
 	}
 	c := &benchCluster{prefix: prefix, admin: node.NewClient(cfgs[0].Admin.Listen), caFile: cfgs[0].TLS.CAFile,
-		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeNode: cfgs[1].Name, edgeAdmin: cfgs[1].Admin.Listen}
+		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeAdmin: cfgs[1].Admin.Listen}
 	for _, cfg := range cfgs {
 		c.nodes = append(c.nodes, cfg.Name)
 	}
-	err = harness.StartNodes(ctx, procs, bin, dir, cfgs, files, func(rctx context.Context) error {
+	running, err := harness.StartNodes(ctx, procs, bin, dir, cfgs, files, func(rctx context.Context) error {
 		var st cluster.Status
 		if err := c.admin.Do(rctx, "GET", "/v1/status", nil, &st); err != nil {
 			return err
@@ -66,6 +66,7 @@ func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 	if err != nil {
 		return nil, err
 	}
+	c.edgeProc = running[1]
 	return c, nil
 }
 

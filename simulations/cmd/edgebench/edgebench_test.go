@@ -94,6 +94,9 @@ func TestReportServerCPU(t *testing.T) {
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("report lacks %q:\n%s", want, b.String())
 	}
+	if n := strings.Count(b.String(), "cpu/req:"); n != 1 {
+		t.Errorf("the cpu/req column is explained %d times, want once:\n%s", n, b.String())
+	}
 
 	r = newReport(o, "portico", "wrk", "nginx", c, hits(0, 0), 0, nil)
 	b.Reset()

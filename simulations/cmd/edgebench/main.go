@@ -169,11 +169,11 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	}
 	log.Info("nginx listening", "version", ngx.version, "plain", ngx.plain, "tls", ngx.tls)
 
-	hits, err := hitTargets(c, ngx, be)
+	hits, err := hitTargets(c, ngx, be.BackendAddrs)
 	if err != nil {
 		return err
 	}
-	if err := watchServerCPU(hits, procs, c, ngx, log); err != nil {
+	if err := watchServerCPU(hits, c, ngx, be, log); err != nil {
 		return err
 	}
 	for _, t := range hits {
@@ -210,7 +210,7 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	}
 	edgeHits := after.hits - before.hits
 
-	misses, err := missTargets(c, be)
+	misses, err := missTargets(c, be.BackendAddrs)
 	if err != nil {
 		return err
 	}

@@ -68,18 +68,17 @@ func hitTargets(c *benchCluster, ngx *nginxServer, be harness.BackendAddrs) ([]*
 // node's `portico run`, nginx's supervisor with the master and workers
 // under it, the backend. Where the driver cannot read its own CPU time
 // (not Linux, no /proc) it logs why and leaves the figure out.
-func watchServerCPU(targets []*hitTarget, procs *harness.Group, c *benchCluster, ngx *nginxServer, log *slog.Logger) error {
+func watchServerCPU(targets []*hitTarget, c *benchCluster, ngx *nginxServer, be *harness.Backend, log *slog.Logger) error {
 	if _, err := harness.TreeCPU(os.Getpid()); err != nil {
 		log.Warn("server CPU per request will not be reported", "err", err)
 		return nil
 	}
-	backend := procs.Find(harness.BackendName)
 	servers := map[string]*harness.Proc{
-		edgeHit:    procs.Find(c.edgeNode),
+		edgeHit:    c.edgeProc,
 		nginxTLS:   ngx.proc,
 		nginxPlain: ngx.proc,
-		directTLS:  backend,
-		direct:     backend,
+		directTLS:  be.Proc,
+		direct:     be.Proc,
 	}
 	for _, t := range targets {
 		p := servers[t.wrk.Name]

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"time"
@@ -14,30 +12,22 @@ import (
 	"github.com/portico-gw/portico/simulations/harness"
 )
 
-// get sends one GET of url, with Host host unless it is empty, reads the
-// whole answer and wants a 200 with the backend's payload. It returns the
-// answer's header.
+// get sends one GET of url, with Host host unless it is empty
+// (harness.WrkTarget.Get), and wants a 200 with the backend's payload. It
+// returns the answer's header.
 func get(ctx context.Context, c *http.Client, url, host string) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	status, h, body, err := harness.WrkTarget{URL: url, Host: host}.Get(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	if host != "" {
-		req.Host = host
+	if status != http.StatusOK || body != string(payload) {
+		var with string
+		if host != "" {
+			with = fmt.Sprintf(" (Host %q)", host)
+		}
+		return nil, fmt.Errorf("GET %s%s = %d %.200q, want 200 and the backend's %d-byte payload", url, with, status, body, len(payload))
 	}
-	res, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<16))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s (Host %q): read answer: %w", url, req.Host, err)
-	}
-	if res.StatusCode != http.StatusOK || !bytes.Equal(body, payload) {
-		return nil, fmt.Errorf("GET %s (Host %q) = %d %.200q, want 200 and the backend's %d-byte payload", url, req.Host, res.StatusCode, body, len(payload))
-	}
-	return res.Header, nil
+	return h, nil
 }
 
 // newClient returns an HTTP/1.1 client that asks for no compression (wrk

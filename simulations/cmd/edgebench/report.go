@@ -149,9 +149,6 @@ func (r *report) Print(w io.Writer) {
 	harness.PrintWrkTable(w, r.Hits.Targets)
 
 	h := r.Hits
-	if h.EdgeOverNginxTLSCPU != nil {
-		fmt.Fprintln(w, "cpu/req: user+system CPU time the serving processes used per request wrk completed (median over rounds)")
-	}
 	verdict := "below the target"
 	if h.MeetsTarget {
 		verdict = "meets the target"
