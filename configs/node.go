@@ -222,6 +222,12 @@ func (n *Node) ApplyDefaults() {
 // HasRole reports whether the node holds the role.
 func (n *Node) HasRole(r string) bool { return slices.Contains(n.Roles, r) }
 
+// ServesRequests reports whether a node holding roles serves API requests
+// (a gateway node): it has the regional or the edge role.
+func ServesRequests(roles []string) bool {
+	return slices.Contains(roles, RoleRegional) || slices.Contains(roles, RoleEdge)
+}
+
 // Validate reports every problem in the node config.
 func (n *Node) Validate() error {
 	var p problems

@@ -101,3 +101,27 @@ func TestLoadNodeRejectsEmpty(t *testing.T) {
 		t.Fatalf("LoadNode(nil) = %v, want an empty-document error", err)
 	}
 }
+
+func TestServesRequests(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		roles []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{}, false},
+		{[]string{RoleControl}, false},
+		{[]string{RoleDNS}, false},
+		{[]string{RoleControl, RoleDNS}, false},
+		{[]string{RoleRegional}, true},
+		{[]string{RoleEdge}, true},
+		{[]string{RoleControl, RoleRegional}, true},
+		{[]string{RoleDNS, RoleEdge}, true},
+		{[]string{RoleControl, RoleRegional, RoleEdge, RoleDNS}, true},
+		{[]string{"Regional", "EDGE"}, false}, // roles are matched exactly
+	} {
+		if got := ServesRequests(c.roles); got != c.want {
+			t.Errorf("ServesRequests(%q) = %v, want %v", c.roles, got, c.want)
+		}
+	}
+}

@@ -111,6 +111,17 @@ func TestPlanAdminRoundTrip(t *testing.T) {
 	if got.KeyCount != 1 {
 		t.Errorf("key_count = %d, want 1", got.KeyCount)
 	}
+	// The list counts every plan's keys in one scan: the same count.
+	tn.mustDo("GET", "/v1/plans", nil, &list)
+	for _, lp := range list.Plans {
+		want := 0
+		if lp.ID == p.ID {
+			want = 1
+		}
+		if lp.KeyCount != want {
+			t.Errorf("listed plan %s: key_count = %d, want %d", lp.Name, lp.KeyCount, want)
+		}
+	}
 	tn.mustDo("DELETE", path, nil, nil)
 	var kv keyView
 	tn.mustDo("GET", "/v1/keys/"+k.ID, nil, &kv)

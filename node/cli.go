@@ -184,14 +184,8 @@ func (c *cli) apiClient(ctx context.Context, ref string) (*Client, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	id, err := c.resolveAPI(ctx, cl, ref)
+	id, err := apiRefs.resolve(ctx, cl, ref)
 	return cl, id, err
-}
-
-// resolveAPI accepts an API id or a unique API name; when neither names
-// one, the error wraps errNoSuch.
-func (c *cli) resolveAPI(ctx context.Context, cl *Client, ref string) (string, error) {
-	return apiRefs.resolve(ctx, cl, ref)
 }
 
 func readDefinition(file string) ([]byte, error) {

@@ -29,8 +29,9 @@ type collection[T any] struct {
 	enabled func(T) bool
 }
 
-// apiRefs is the APIs as the command line names them (resolveAPI in
-// cli.go): only the id and name of each are decoded.
+// apiRefs is the APIs as the command line names them (apiClient in
+// cli.go, plans attach and detach): only the id and name of each are
+// decoded.
 var apiRefs = collection[apiRef]{
 	noun: "API", path: "/v1/apis", field: "apis", arg: "API", flag: "api",
 	ident: func(a apiRef) (string, string) { return a.ID, a.Name },
@@ -59,7 +60,7 @@ func (k collection[T]) list(ctx context.Context, cl *Client, query string) ([]T,
 
 // errNoSuch is what resolve's error wraps (errors.Is) when nothing has
 // the id or name: the one failure a caller may take as "gone" and fall
-// back on using ref as an id. A name held by several, a missing flag or
+// back on using ref as an id (usage of a deleted key). A name held by several, a missing flag or
 // an admin API that cannot be read are other errors.
 var errNoSuch = errors.New("no such id or name")
 

@@ -102,12 +102,11 @@ func (c *cli) plansStageCmd(attach bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			apiID, err := c.resolveAPI(cmd.Context(), cl, api)
+			// A deleted API's stages leave every plan with it, so there is
+			// nothing to detach by the id of an API that is gone.
+			apiID, err := apiRefs.resolve(cmd.Context(), cl, api)
 			if err != nil {
-				if attach || !errors.Is(err, errNoSuch) {
-					return err
-				}
-				apiID = api // the API is gone: detach by id
+				return err
 			}
 			id, err := usagePlans.resolve(cmd.Context(), cl, plan)
 			if err != nil {

@@ -68,16 +68,14 @@ func (c *testCluster) config(name, region string, roles []string, expect int, jo
 	if ca != c.ca {
 		cfg.TLS.CAFile = ca.CertFile
 	}
-	for _, r := range roles {
-		if r == configs.RoleRegional || r == configs.RoleEdge {
-			names := []string{"*." + region + ".portico.test", "*.edge.portico.test"}
-			cert, key, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: name, DNSNames: names, IPs: ip})
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			cfg.Regional.CertFile, cfg.Regional.KeyFile = cert, key
-			cfg.Edge.CertFile, cfg.Edge.KeyFile = cert, key
+	if configs.ServesRequests(roles) {
+		names := []string{"*." + region + ".portico.test", "*.edge.portico.test"}
+		cert, key, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: name, DNSNames: names, IPs: ip})
+		if err != nil {
+			c.t.Fatal(err)
 		}
+		cfg.Regional.CertFile, cfg.Regional.KeyFile = cert, key
+		cfg.Edge.CertFile, cfg.Edge.KeyFile = cert, key
 	}
 	return cfg
 }

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,7 +106,7 @@ func devNodes(o DevOptions, ca *pki.CA, gossipKeyFile string) ([]configs.Node, e
 			return nil, fmt.Errorf("issue node certificate for %s: %w", nd.Name, err)
 		}
 		nd.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: certFile, KeyFile: keyFile}
-		if slices.Contains(nd.Roles, configs.RoleRegional) || slices.Contains(nd.Roles, configs.RoleEdge) {
+		if configs.ServesRequests(nd.Roles) {
 			names := []string{"*." + nd.Region + "." + nd.Zone, nd.Region + "." + nd.Zone, "*.edge." + nd.Zone, "localhost"}
 			c, k, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: nd.Name, DNSNames: names, IPs: []net.IP{hostIP}})
 			if err != nil {

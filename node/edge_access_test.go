@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,24 +14,41 @@ import (
 	"github.com/portico-gw/portico/configs"
 )
 
-// edgeGet sends GET path of an API to an edge over HTTPS, with an
-// x-api-key unless key is empty.
+// edgeInvoke sends GET path of an API to an edge over HTTPS with the
+// given headers; unlike edgeGet it returns transport errors, so load
+// generators can use it off the test goroutine. It is invoke for an edge.
+func edgeInvoke(ctx context.Context, c *http.Client, apiID, path string, header http.Header) (int, []byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+apiID+".edge.portico.test/"+strings.TrimPrefix(path, "/"), nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, b, resp.Header, err
+}
+
+// edgeGet is edgeInvoke on the test goroutine, with an x-api-key unless
+// key is empty.
 func edgeGet(t *testing.T, c *http.Client, apiID, path, key string) (int, []byte, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "https://"+apiID+".edge.portico.test/"+strings.TrimPrefix(path, "/"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var header http.Header
 	if key != "" {
-		req.Header.Set("X-Api-Key", key)
+		header = http.Header{"X-Api-Key": {key}}
 	}
-	res, err := c.Do(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	status, body, h, err := edgeInvoke(ctx, c, apiID, path, header)
 	if err != nil {
 		t.Fatalf("GET %s through the edge: %v", path, err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	return res.StatusCode, b, res.Header
+	return status, body, h
 }
 
 // quotaSpender counts the requests a key gets admitted across nodes.

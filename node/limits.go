@@ -147,13 +147,11 @@ func (c *coordination) run(ctx context.Context) {
 	lastCommit := time.Now()
 	for {
 		now, leading := c.store.Leadership()
-		if cur := c.cur.Load(); cur != nil && leading && now != cur.spell {
-			// Leadership was lost and regained between two looks: another
-			// leader may have committed usage meanwhile.
-			c.cur.Store(nil)
-		}
 		switch cur := c.cur.Load(); {
-		case leading && cur == nil:
+		case leading && (cur == nil || cur.spell != now):
+			// A new spell, or leadership lost and regained between two
+			// looks: another leader may have committed usage meanwhile,
+			// so the coordinator starts afresh.
 			co, err := limit.NewCoordinator(limit.CoordinatorConfig{Store: usageStore{c.store.Usage()}, Peers: c.peers, Peer: c.peer})
 			if err != nil {
 				c.log.Error("cannot start the limit coordinator", "err", err)
@@ -380,8 +378,7 @@ func (n *Node) isGatewayPeer(name string) bool {
 
 // isGateway reports whether m is an alive node that serves requests.
 func isGateway(m cluster.Member) bool {
-	return m.Status == cluster.MemberAlive &&
-		(slices.Contains(m.Meta.Roles, configs.RoleRegional) || slices.Contains(m.Meta.Roles, configs.RoleEdge))
+	return m.Status == cluster.MemberAlive && configs.ServesRequests(m.Meta.Roles)
 }
 
 // startLimits builds the node's limiter (and, on a control node, the

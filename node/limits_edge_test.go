@@ -4,31 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/configs"
 )
-
-// edgeInvoke sends GET path of an API to an edge over HTTPS; unlike
-// edgeGet it returns transport errors, so load generators can use it off
-// the test goroutine.
-func edgeInvoke(ctx context.Context, c *http.Client, apiID, path string) (int, []byte, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+apiID+".edge.portico.test/"+strings.TrimPrefix(path, "/"), nil)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, b, resp.Header, err
-}
 
 // TestClusterWideThrottleHoldsAcrossEdgesAndRegionals is
 // TestClusterWideThrottleHoldsAcrossNodes with an edge among the gateway
@@ -54,30 +36,17 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 		offer = 3 * rate // offered in total, evenly over the listeners
 	)
 	tc := newTestCluster(t)
-	control := []string{configs.RoleControl, configs.RoleRegional}
-	c0 := startNodeCfg(t, tc.config("w0", "us-east-1", control, 3, nil, nil))
-	join := []string{c0.node.Addrs().Gossip}
-	c1 := startNodeCfg(t, tc.config("w1", "us-east-1", control, 3, join, nil))
-	c2 := startNodeCfg(t, tc.config("w2", "us-east-1", control, 3, join, nil))
+	regionals := startControlNodes(t, tc, "w0", "w1", "w2")
+	join := []string{regionals[0].node.Addrs().Gossip}
 	edge := startNodeCfg(t, tc.config("e0", "us-east-1", []string{configs.RoleEdge}, 0, join, nil))
-	regionals := []*testNode{c0, c1, c2}
-	nodes := []*testNode{c0, c1, c2, edge}
+	nodes := append(slices.Clip(regionals), edge)
 	leader := leaderOf(t, regionals...)
-	eventually(t, 20*time.Second, func() error {
-		for _, n := range nodes {
-			if p := n.node.gatewayPeers(); p != len(nodes) {
-				return fmt.Errorf("%s counts %d gateway nodes, want %d", n.node.Name(), p, len(nodes))
-			}
-		}
-		return nil
-	})
+	waitGatewayPeers(t, nodes...)
 
 	// A MOCK API on edges and regionally, deployed to prod.
+	id := deployMockAPI(regionals[1], regionals[2])
 	var res applyResult
-	c1.mustDo("POST", "/v1/apply", []byte(fmt.Sprintf(mockAPI, "ok")), &res)
-	id := res.API.ID
-	c2.mustDo("POST", "/v1/apis/"+id+"/deployments", deployRequest{Stage: "prod"}, nil)
-	c0.mustDo("PATCH", "/v1/apis/"+id, map[string]any{"endpoint_types": []string{"EDGE", "REGIONAL"}}, &res)
+	regionals[0].mustDo("PATCH", "/v1/apis/"+id, map[string]any{"endpoint_types": []string{"EDGE", "REGIONAL"}}, &res)
 	for _, n := range regionals {
 		n.waitServing(id, "/prod/hi", "ok")
 	}
@@ -85,7 +54,7 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 	eventually(t, 20*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), loadReqTime)
 		defer cancel()
-		status, body, _, err := edgeInvoke(ctx, edgeClient, id, "/prod/hi")
+		status, body, _, err := edgeInvoke(ctx, edgeClient, id, "/prod/hi", nil)
 		if err != nil || status != http.StatusOK || string(body) != "ok" {
 			return fmt.Errorf("%s: GET /prod/hi = %d %q (%v), want 200 \"ok\"", edge.node.Name(), status, body, err)
 		}
@@ -100,14 +69,7 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 		return nil
 	})
 
-	var st stageView
-	c0.mustDo("PATCH", "/v1/apis/"+id+"/stages/prod/settings", map[string]any{
-		"throttle": map[string]any{"rate_limit": rate, "burst_limit": burst},
-	}, &st)
-	if st.Throttle == nil || st.Throttle.RateLimit != rate || st.Throttle.BurstLimit != burst {
-		t.Fatalf("stage throttle after PATCH = %+v, want %d rps burst %d", st.Throttle, rate, burst)
-	}
-	waitGateways(t, committedIndex(regionals...), nodes...)
+	setStageThrottle(t, regionals[0], id, rate, burst, nodes...)
 	eventually(t, 20*time.Second, func() error {
 		for _, n := range nodes {
 			s := n.node.Served().State().Stage(id, "prod")
@@ -130,7 +92,7 @@ func TestClusterWideThrottleHoldsAcrossEdgesAndRegionals(t *testing.T) {
 		case edge:
 			labels[i] += " (edge)"
 			calls[i] = func(ctx context.Context) (int, []byte, http.Header, error) {
-				return edgeInvoke(ctx, edgeClient, id, "/prod/hi")
+				return edgeInvoke(ctx, edgeClient, id, "/prod/hi", nil)
 			}
 			continue
 		}

@@ -119,6 +119,60 @@ func committedIndex(nodes ...*testNode) uint64 {
 	return idx
 }
 
+// startControlNodes starts a control+regional node per name in
+// us-east-1, all of them voters of one cluster: the first, then the
+// others joining it.
+func startControlNodes(t *testing.T, tc *testCluster, names ...string) []*testNode {
+	t.Helper()
+	control := []string{configs.RoleControl, configs.RoleRegional}
+	first := startNodeCfg(t, tc.config(names[0], "us-east-1", control, len(names), nil, nil))
+	nodes := []*testNode{first}
+	join := []string{first.node.Addrs().Gossip}
+	for _, name := range names[1:] {
+		nodes = append(nodes, startNodeCfg(t, tc.config(name, "us-east-1", control, len(names), join, nil)))
+	}
+	return nodes
+}
+
+// waitGatewayPeers waits until every one of nodes counts exactly nodes as
+// the cluster's gateway nodes (the n of its local share).
+func waitGatewayPeers(t *testing.T, nodes ...*testNode) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		for _, n := range nodes {
+			if p := n.node.gatewayPeers(); p != len(nodes) {
+				return fmt.Errorf("%s counts %d gateway nodes, want %d", n.node.Name(), p, len(nodes))
+			}
+		}
+		return nil
+	})
+}
+
+// deployMockAPI applies mockAPI (answering "ok") through applyVia and
+// deploys it to prod through deployVia; it returns the API's id.
+func deployMockAPI(applyVia, deployVia *testNode) string {
+	applyVia.t.Helper()
+	var res applyResult
+	applyVia.mustDo("POST", "/v1/apply", []byte(fmt.Sprintf(mockAPI, "ok")), &res)
+	id := res.API.ID
+	deployVia.mustDo("POST", "/v1/apis/"+id+"/deployments", deployRequest{Stage: "prod"}, nil)
+	return id
+}
+
+// setStageThrottle sets the prod stage's throttle of an API through via
+// and waits until every endpoint of nodes routes with it.
+func setStageThrottle(t *testing.T, via *testNode, id string, rate float64, burst int, nodes ...*testNode) {
+	t.Helper()
+	var st stageView
+	via.mustDo("PATCH", "/v1/apis/"+id+"/stages/prod/settings", map[string]any{
+		"throttle": map[string]any{"rate_limit": rate, "burst_limit": burst},
+	}, &st)
+	if st.Throttle == nil || st.Throttle.RateLimit != rate || st.Throttle.BurstLimit != burst {
+		t.Fatalf("stage throttle after PATCH = %+v, want %v rps burst %d", st.Throttle, rate, burst)
+	}
+	waitGateways(t, committedIndex(nodes...), nodes...)
+}
+
 // loadCall sends one request to one listener.
 type loadCall func(ctx context.Context) (int, []byte, http.Header, error)
 
@@ -317,38 +371,15 @@ func TestClusterWideThrottleHoldsAcrossNodes(t *testing.T) {
 		burst   = 50 // and its burst
 		perNode = 50 // offered per node: 3×rate in total
 	)
-	tc := newTestCluster(t)
-	control := []string{configs.RoleControl, configs.RoleRegional}
-	c0 := startNodeCfg(t, tc.config("w0", "us-east-1", control, 3, nil, nil))
-	join := []string{c0.node.Addrs().Gossip}
-	c1 := startNodeCfg(t, tc.config("w1", "us-east-1", control, 3, join, nil))
-	c2 := startNodeCfg(t, tc.config("w2", "us-east-1", control, 3, join, nil))
-	nodes := []*testNode{c0, c1, c2}
+	nodes := startControlNodes(t, newTestCluster(t), "w0", "w1", "w2")
 	leader := leaderOf(t, nodes...)
-	eventually(t, 20*time.Second, func() error {
-		for _, n := range nodes {
-			if p := n.node.gatewayPeers(); p != len(nodes) {
-				return fmt.Errorf("%s counts %d gateway nodes, want %d", n.node.Name(), p, len(nodes))
-			}
-		}
-		return nil
-	})
+	waitGatewayPeers(t, nodes...)
 
-	var res applyResult
-	c1.mustDo("POST", "/v1/apply", []byte(fmt.Sprintf(mockAPI, "ok")), &res)
-	id := res.API.ID
-	c2.mustDo("POST", "/v1/apis/"+id+"/deployments", deployRequest{Stage: "prod"}, nil)
+	id := deployMockAPI(nodes[1], nodes[2])
 	for _, n := range nodes {
 		n.waitServing(id, "/prod/hi", "ok")
 	}
-	var st stageView
-	c0.mustDo("PATCH", "/v1/apis/"+id+"/stages/prod/settings", map[string]any{
-		"throttle": map[string]any{"rate_limit": rate, "burst_limit": burst},
-	}, &st)
-	if st.Throttle == nil || st.Throttle.RateLimit != rate || st.Throttle.BurstLimit != burst {
-		t.Fatalf("stage throttle after PATCH = %+v, want %d rps burst %d", st.Throttle, rate, burst)
-	}
-	waitGateways(t, committedIndex(nodes...), nodes...)
+	setStageThrottle(t, nodes[0], id, rate, burst, nodes...)
 
 	labels := make([]string, len(nodes))
 	calls := make([]loadCall, len(nodes))
@@ -689,4 +720,104 @@ func TestQuotaColdStartWaitsForTheRound(t *testing.T) {
 			t.Fatalf("request %d refused (exhausted %v, retry after %v) while the quota has room", i+1, exhausted, retry)
 		}
 	}
+}
+
+// TestQuotaWaitEndsWithTheClient: a request waiting for the round that
+// brings a quota lease stops waiting when its client goes away, without
+// waiting out quotaWait. The limiter's rounds never run here, so the
+// round the request waits for never ends.
+func TestQuotaWaitEndsWithTheClient(t *testing.T) {
+	t.Parallel()
+	co, err := limit.NewCoordinator(limit.CoordinatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limit.NewLimiter(limit.LimiterConfig{Node: "a", Transport: co}) // never Run
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := limiterAdapter{lim}
+	q := configs.Quota{Limit: 100, Period: configs.QuotaDay}
+	if ok, exhausted, retry := a.Quota(t.Context(), "plan/key", q); !ok {
+		t.Fatalf("the first request refused (exhausted %v, retry after %v): it is admitted on credit", exhausted, retry)
+	}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	start := time.Now()
+	ok, exhausted, _ := a.Quota(gone, "plan/key", q)
+	if took := time.Since(start); took >= quotaWait/2 {
+		t.Errorf("with the client gone the call took %v, want well under quotaWait (%v)", took, quotaWait)
+	}
+	if ok || exhausted {
+		t.Errorf("with the client gone: admitted %v, exhausted %v; want refused, not as exhausted", ok, exhausted)
+	}
+	// The same call with the client still there waits out quotaWait: it
+	// was the cancellation that ended the wait above.
+	start = time.Now()
+	ok, exhausted, _ = a.Quota(t.Context(), "plan/key", q)
+	if took := time.Since(start); took < quotaWait {
+		t.Errorf("with the client there the call took %v, want quotaWait (%v): the round never ends", took, quotaWait)
+	}
+	if ok || exhausted {
+		t.Errorf("after quotaWait without a round: admitted %v, exhausted %v; want refused, not as exhausted", ok, exhausted)
+	}
+}
+
+// TestCoordinationLeadingEndsWithTheSpell: leading() hands out a
+// coordinator only in the leadership spell it was started for. The
+// coordination here is not run (run would clear it on its next poll), so
+// only leading()'s own check can refuse: a coordinator of another spell
+// is refused while the node leads, and the leader's is refused once
+// leadership has moved to another node.
+func TestCoordinationLeadingEndsWithTheSpell(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	t.Parallel()
+	nodes := startControlNodes(t, newTestCluster(t), "v0", "v1", "v2")
+	co, err := limit.NewCoordinator(limit.CoordinatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leader's coordination, started in its current spell; and one
+	// whose coordinator belongs to another spell.
+	var (
+		leader *testNode
+		c      *coordination
+	)
+	eventually(t, 30*time.Second, func() error {
+		leader = leaderOf(t, nodes...)
+		store := leader.node.Store()
+		spell, ok := store.Leadership()
+		if !ok {
+			return fmt.Errorf("%s no longer leads", leader.node.Name())
+		}
+		c = &coordination{store: store}
+		c.cur.Store(&spellCoordinator{co: co, spell: spell})
+		stale := &coordination{store: store}
+		stale.cur.Store(&spellCoordinator{co: co, spell: spell + 1})
+		own, other := c.leading(), stale.leading()
+		if now, ok := store.Leadership(); !ok || now != spell {
+			return fmt.Errorf("the leadership moved during the check (spell %d, now %d, leading %v)", spell, now, ok)
+		}
+		if own != co {
+			return fmt.Errorf("%s: leading() in its own spell %d = %p, want the coordinator %p", leader.node.Name(), spell, own, co)
+		}
+		if other != nil {
+			return fmt.Errorf("%s: leading() with a coordinator of another spell = %p, want nil", leader.node.Name(), other)
+		}
+		return nil
+	})
+
+	tctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := leader.node.Store().TransferLeadership(tctx); err != nil {
+		t.Fatalf("transfer leadership from %s: %v", leader.node.Name(), err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if got := c.leading(); got != nil {
+			return fmt.Errorf("%s: leading() = %p after the leadership transfer, want nil", leader.node.Name(), got)
+		}
+		return nil
+	})
 }

@@ -206,7 +206,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	var regional, origin, edge *endpoints.Gateway
 	var caFile string
 	var accessLog *slog.Logger
-	if cfg.HasRole(configs.RoleRegional) || cfg.HasRole(configs.RoleEdge) {
+	if configs.ServesRequests(cfg.Roles) {
 		var closeAccess func()
 		if accessLog, closeAccess, err = openAccessLog(cfg.AccessLog); err != nil {
 			return err
@@ -369,7 +369,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if len(cfg.Join) > 0 {
 		goRun(func() { n.joinLoop(runCtx, g, cfg.Join) })
 	}
-	if cfg.HasRole(configs.RoleRegional) || cfg.HasRole(configs.RoleEdge) {
+	if configs.ServesRequests(cfg.Roles) {
 		// Only gateway nodes admit requests. Elsewhere the limiter's
 		// empty rounds would be heartbeats from a node gatewayPeers does
 		// not count.

@@ -122,7 +122,7 @@ func (n *Node) receiveRTT(payload []byte) {
 	// An event can arrive after its sender left (gossip delivers it
 	// late): what a departed node measured is not kept.
 	if g := n.Gossip(); g != nil && !slices.ContainsFunc(g.Members(), func(m cluster.Member) bool {
-		return m.Name == from && m.Status != cluster.MemberLeft
+		return m.Name == from && rttPresent(m)
 	}) {
 		return
 	}
@@ -132,7 +132,7 @@ func (n *Node) receiveRTT(payload []byte) {
 // runRTT shares this node's aggregates (regional and edge nodes) and
 // keeps the received table current (dns nodes) until ctx is done.
 func (n *Node) runRTT(ctx context.Context, g *cluster.Gossip) {
-	share := n.cfg.HasRole(configs.RoleRegional) || n.cfg.HasRole(configs.RoleEdge)
+	share := configs.ServesRequests(n.cfg.Roles)
 	keep := n.cfg.HasRole(configs.RoleDNS)
 	if !share && !keep {
 		return
@@ -384,6 +384,11 @@ func (t *rttTable) apply(from string, entries []rttEntry, now time.Time) {
 	t.dirty[from] = true
 }
 
+// rttPresent reports whether the table keeps what member m measured: a
+// node that left is gone, a failed one may come back (the TTL drops its
+// aggregates otherwise). receiveRTT and forget must agree on it.
+func rttPresent(m cluster.Member) bool { return m.Status != cluster.MemberLeft }
+
 // forget drops the aggregates of nodes that left or are no longer
 // members (a failed node may come back; the TTL drops its aggregates
 // otherwise). It runs on every membership change and every
@@ -391,7 +396,7 @@ func (t *rttTable) apply(from string, entries []rttEntry, now time.Time) {
 func (t *rttTable) forget(members []cluster.Member) {
 	present := make(map[string]bool, len(members))
 	for _, m := range members {
-		if m.Status != cluster.MemberLeft {
+		if rttPresent(m) {
 			present[m.Name] = true
 		}
 	}

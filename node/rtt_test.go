@@ -355,6 +355,53 @@ func TestRTTTable(t *testing.T) {
 	}
 }
 
+// TestRTTForgetOnShareTick is the case runRTT calls forget for on every
+// share tick: an event checked against the membership while its sender
+// was still a member lands after the membership change was handled, so
+// no further change comes to drop it. The next forget (the share tick's)
+// drops it, whether the sender left or is gone from the membership.
+func TestRTTForgetOnShareTick(t *testing.T) {
+	t.Parallel()
+	net5 := mustPrefix("127.0.5.0/24")
+	at := rttT0.Add(time.Minute)
+	alive := func(names ...string) []cluster.Member {
+		var ms []cluster.Member
+		for _, name := range names {
+			ms = append(ms, cluster.Member{Name: name, Status: cluster.MemberAlive})
+		}
+		return ms
+	}
+	var tab rttTable
+	// The membership change (edge-2 leaves, edge-3 is gone) is handled
+	// while the table does not hold their aggregates yet.
+	tab.forget(append(alive("edge-1"), cluster.Member{Name: "edge-2", Status: cluster.MemberLeft}))
+	// Then their late events land.
+	for i, node := range []string{"edge-1", "edge-2", "edge-3"} {
+		tab.apply(node, []rttEntry{{net: net5, rtt: time.Duration(i+1) * time.Millisecond, samples: 3}}, at)
+	}
+	tab.publish()
+	for _, node := range []string{"edge-2", "edge-3"} {
+		if _, ok := tab.lookup(net5, node, at); !ok {
+			t.Fatalf("%s: not recorded, so the case is not the one under test", node)
+		}
+	}
+	// The share tick: the same membership, no change since.
+	tab.forget(append(alive("edge-1"), cluster.Member{Name: "edge-2", Status: cluster.MemberLeft}))
+	tab.publish()
+	if _, ok := tab.lookup(net5, "edge-2", at); ok {
+		t.Error("a node that left is still known after the share tick's forget")
+	}
+	if _, ok := tab.lookup(net5, "edge-3", at); ok {
+		t.Error("a node gone from the membership is still known after the share tick's forget")
+	}
+	if tab.nodes["edge-2"] != nil || tab.nodes["edge-3"] != nil {
+		t.Errorf("aggregates of departed nodes kept: %v", tab.nodes)
+	}
+	if rtt, ok := tab.lookup(net5, "edge-1", at); !ok || rtt != time.Millisecond {
+		t.Errorf("edge-1 (still a member): RTT %v %v, want 1ms", rtt, ok)
+	}
+}
+
 // lookupECS asks for name's A records from 127.0.0.1 with a client
 // subnet, and returns the answers and the ECS scope.
 func lookupECS(t *testing.T, server, name string, subnet netip.Prefix) ([]string, int) {

@@ -98,7 +98,7 @@ func (l Layout) Write(dir, prefix string) ([]configs.Node, []string, error) {
 			return nil, nil, fmt.Errorf("node certificate for %s: %w", nd.Name, err)
 		}
 		nd.TLS = configs.ClusterTLS{CAFile: ca.CertFile, CertFile: cert, KeyFile: key}
-		if nd.HasRole(configs.RoleRegional) || nd.HasRole(configs.RoleEdge) {
+		if configs.ServesRequests(nd.Roles) {
 			names := []string{"*." + nd.Region + "." + l.Zone, nd.Region + "." + l.Zone, "*.edge." + l.Zone}
 			cert, key, err := ca.IssueFiles(tlsDir, "server", pki.IssueOptions{CommonName: nd.Name, DNSNames: names, IPs: []net.IP{hostIP}})
 			if err != nil {
