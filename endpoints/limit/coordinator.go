@@ -124,6 +124,9 @@ type nodeState struct {
 	node string
 	at   time.Time // last request
 	want int64     // rate: tokens last asked for
+	// owed is the fraction of a token the node's contended parts have
+	// come to beyond the whole tokens granted (rate, below 1).
+	owed float64
 	// quota, current window:
 	known  bool      // stream and cum are valid
 	stream uint64    // the node's count
@@ -236,6 +239,9 @@ func (c *Coordinator) grantRate(now time.Time, node string, k *keyState, it *Lea
 	k.bucket.advance(now)
 	k.bucket.rate = k.spec.Rate * scale
 	k.bucket.charge(now, it.Used)
+	// Stale records go first: pruning moves records, so me is taken
+	// after it (a node whose record went is new again, as it would be).
+	k.nodes = pruneNodes(k.nodes, func(n *nodeState) bool { return now.Sub(n.at) < c.cfg.LiveAfter })
 	me := k.node(node)
 	since := c.cfg.LiveAfter
 	if !me.at.IsZero() {
@@ -243,7 +249,6 @@ func (c *Coordinator) grantRate(now time.Time, node string, k *keyState, it *Lea
 	}
 	me.at, me.want = now, it.Want
 	var total int64
-	k.nodes = pruneNodes(k.nodes, func(n *nodeState) bool { return now.Sub(n.at) < c.cfg.LiveAfter })
 	for i := range k.nodes {
 		total += k.nodes[i].want
 	}
@@ -253,11 +258,19 @@ func (c *Coordinator) grantRate(now time.Time, node string, k *keyState, it *Lea
 		// holds or of what it refilled since the node last asked,
 		// whichever is more. The first alone would keep a standing reserve
 		// that overflows when rounds bunch up; the second alone would
-		// leave the bucket's capacity unused.
+		// leave the bucket's capacity unused. A part is a fraction of a
+		// token when little refills per round: the node is granted the
+		// whole tokens and owed the rest. Rounding every part up instead
+		// let the nodes that ask first in each interval take it all, so a
+		// node whose rounds came last (an edge, one hop further) got
+		// nothing round after round.
 		part := float64(it.Want) / float64(total)
-		held := float64(avail) * part
-		refilled := k.bucket.rate * since.Seconds() * part
-		want = min(want, int64(math.Ceil(max(held, refilled))))
+		fair := max(float64(avail)*part, k.bucket.rate*since.Seconds()*part) + me.owed
+		whole := math.Floor(fair)
+		me.owed = fair - whole
+		want = min(want, int64(whole))
+	} else {
+		me.owed = 0
 	}
 	return LeaseGrant{Grant: k.bucket.takeUpTo(now, want), TTL: c.cfg.Lease.Milliseconds()}
 }

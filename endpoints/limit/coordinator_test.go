@@ -363,3 +363,39 @@ func TestCoordinatorRefuses(t *testing.T) {
 		t.Fatal("IdleAfter below Lease accepted")
 	}
 }
+
+// TestCoordinatorLastAskerGetsItsPart: four nodes ask for more than a
+// contended key refills, every 100 ms in the same order, so each round's
+// part of the refill is a fraction of a token. The node that asks last
+// in every interval still gets about its quarter (an edge whose rounds
+// take a hop more came last, and got nothing when parts were rounded up).
+func TestCoordinatorLastAskerGetsItsPart(t *testing.T) {
+	t.Parallel()
+	c := mustCoordinator(t, CoordinatorConfig{})
+	spec := RateSpec(50, 50)
+	t0 := time.Unix(1_700_000_000, 0)
+	nodes := []string{"w0", "w1", "w2", "e0"}
+	got := map[string]int64{}
+	for round := range 100 { // 10 s
+		at := t0.Add(time.Duration(round) * 100 * time.Millisecond)
+		for i, n := range nodes {
+			g := ask(t, c, at.Add(time.Duration(i)*time.Millisecond), n, LeaseItem{Key: "stage", Spec: spec, Want: 20})
+			if g.Err != "" {
+				t.Fatal(g.Err)
+			}
+			got[n] += g.Grant
+		}
+	}
+	var total int64
+	for _, n := range nodes {
+		total += got[n]
+	}
+	if total < 450 || total > 600 { // 50 rps for 10 s plus the first burst
+		t.Errorf("granted %d in all, want about 550", total)
+	}
+	for _, n := range nodes {
+		if share := float64(got[n]) / float64(total); share < 0.2 || share > 0.3 {
+			t.Errorf("%s got %d of %d (%.2f), want about a quarter; all: %v", n, got[n], total, share, got)
+		}
+	}
+}
