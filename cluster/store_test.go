@@ -379,12 +379,16 @@ func TestLeadershipSpellChangesWhenRegained(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// Hand leadership on until it is back at first (raft picks the
-	// transfer's target, so this may take more than two moves).
+	// transfer's target, each time one of two: 40 moves leave a chance
+	// of about 2^-20 that it never came back).
 	moved := false
-	for i := 0; i < 10; i++ {
+	for i := 0; ; i++ {
 		leader := writableLeader(t, stores)
 		if leader == first && moved {
 			break
+		}
+		if i == 40 {
+			t.Fatalf("leadership did not come back to %s in %d transfers", first.cfg.NodeID, i)
 		}
 		if err := leader.TransferLeadership(ctx); err != nil {
 			t.Fatalf("transfer leadership from %s: %v", leader.cfg.NodeID, err)
