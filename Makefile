@@ -41,6 +41,7 @@ bench: deps build ## Go benchmarks (incl. gossip failure detection), the regiona
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./simulations/cmd/proxybench -portico $(BIN)
 	$(GO) run ./simulations/cmd/accessbench -portico $(BIN)
+	$(GO) run ./simulations/cmd/edgebench -portico $(BIN) -pin
 	$(GO) run ./simulations/cmd/edgebench -portico $(BIN)
 	$(GO) run ./simulations/cmd/dnsbench -portico $(BIN)
 	$(GO) run ./simulations/cmd/clusterbench -portico $(BIN) -deploys 20 -kills 5

@@ -6,8 +6,9 @@
 # (the proxy benchmarks' load tool), nginx-light (the edge benchmark's
 # proxy_cache reference; the driver runs its own nginx from a temporary
 # config, the packaged service is not used), dnsperf (the DNS benchmark's
-# load tool; that benchmark builds its CoreDNS from the Go module proxy) and
-# staticcheck (pinned).
+# load tool; that benchmark builds its CoreDNS from the Go module proxy),
+# taskset (util-linux, essential on Debian: `edgebench -pin` pins servers
+# and wrk to CPUs with it) and staticcheck (pinned).
 # Idempotent; run as root or with sudo. Only the Debian archive and the Go
 # module proxy are contacted.
 set -euo pipefail
@@ -23,6 +24,7 @@ command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 # ip lives in /usr/sbin too.
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

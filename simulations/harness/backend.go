@@ -151,8 +151,11 @@ type Backend struct {
 	Proc *Proc
 }
 
+// BackendProc is the backend's process name in its Group (StartBackend).
+const BackendProc = "backend"
+
 // StartBackend re-executes the driver with -serve-backend (BackendFlag)
-// on free 127.0.0.1 ports, in g under the name "backend", and returns it
+// on free 127.0.0.1 ports, in g under the name BackendProc, and returns it
 // once it listens. Its stderr goes to dir/backend.log.
 func StartBackend(ctx context.Context, g *Group, dir string) (*Backend, error) {
 	exe, err := os.Executable()
@@ -170,7 +173,7 @@ func StartBackend(ctx context.Context, g *Group, dir string) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.Start("backend", cmd)
+	p, err := g.Start(BackendProc, cmd)
 	if err != nil {
 		return nil, err
 	}

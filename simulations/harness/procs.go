@@ -11,6 +11,10 @@ import (
 // Group owns every process a driver starts and stops them all, newest
 // first, when the driver returns. The zero Group is ready to use.
 type Group struct {
+	// CPUs, when set before a process starts, pins processes by name to
+	// a CPU list (see Pin); a name without an entry runs on any CPU.
+	CPUs map[string]string
+
 	mu    sync.Mutex
 	procs []*Proc
 }
@@ -47,6 +51,11 @@ func (g *Group) Start(name string, cmd *exec.Cmd) (*Proc, error) {
 }
 
 func (g *Group) start(name string, cmd *exec.Cmd, attr *syscall.SysProcAttr) (*Proc, error) {
+	if cpus := g.CPUs[name]; cpus != "" {
+		if err := Pin(cmd, cpus); err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
 	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

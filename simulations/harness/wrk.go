@@ -209,6 +209,7 @@ type Wrk struct {
 	Connections int
 	Dir         string        // each run's raw output goes to Dir/wrk-<target>-<label>.txt
 	Pause       time.Duration // before every run but the first
+	CPUs        string        // when set, wrk runs pinned to this CPU list (see Pin)
 	Log         *slog.Logger
 	runs        int
 }
@@ -335,6 +336,11 @@ func (w *Wrk) run(ctx context.Context, args []string, cmdline string, d time.Dur
 	cmd := exec.CommandContext(ctx, w.Path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = SysProcAttr()
+	if w.CPUs != "" {
+		if err := Pin(cmd, w.CPUs); err != nil {
+			return WrkResult{}, err
+		}
+	}
 	err := cmd.Run()
 	if werr := os.WriteFile(rawFile, out.Bytes(), 0o644); werr != nil && err == nil {
 		err = werr

@@ -43,10 +43,15 @@ func (c *benchCluster) regionalHost() string { return c.apiID + "." + region + "
 // startCluster lays the cluster out under dir on prefix, starts every
 // node (`portico run`, output to dir/logs/<name>.log) and waits until each
 // admin API answers and the control node leads.
-func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix string) (*benchCluster, error) {
+func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix string, place placement) (*benchCluster, error) {
 	cfgs, files, err := layout.Write(dir, prefix)
 	if err != nil {
 		return nil, err
+	}
+	if place.pinned() {
+		// The edge serves the measured hits; the regional node only the
+		// misses that fill its cache.
+		procs.CPUs[cfgs[1].Name], procs.CPUs[cfgs[0].Name] = place.server, place.rest
 	}
 	c := &benchCluster{prefix: prefix, admin: node.NewClient(cfgs[0].Admin.Listen), caFile: cfgs[0].TLS.CAFile,
 		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeAdmin: cfgs[1].Admin.Listen}

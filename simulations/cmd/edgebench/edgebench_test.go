@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,45 @@ func TestJSONPayload(t *testing.T) {
 		if !json.Valid(b) {
 			t.Errorf("jsonPayload(%d) is not JSON: %s", size, b)
 		}
+	}
+}
+
+// TestPinOptions checks what -pin changes: one wrk thread unless
+// -threads is given, the servers on CPU 0 and the rest elsewhere, and
+// nothing without it.
+func TestPinOptions(t *testing.T) {
+	t.Parallel()
+	parse := func(args ...string) *options {
+		t.Helper()
+		fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
+		o := newOptions(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		o.pinnedDefaults(fs)
+		return o
+	}
+	if o := parse(); o.Threads != 2 || o.placement().pinned() || o.placement().String() != "shared: servers and wrk on every CPU" {
+		t.Errorf("default: %d wrk threads, placement %q; want 2 and shared", o.Threads, o.placement())
+	}
+	o := parse("-pin")
+	if o.Threads != 1 {
+		t.Errorf("-pin: %d wrk threads, want 1", o.Threads)
+	}
+	if runtime.NumCPU() >= 2 {
+		p, rest := o.placement(), "1"
+		if n := runtime.NumCPU(); n > 2 {
+			rest = fmt.Sprintf("1-%d", n-1)
+		}
+		if p.server != "0" || p.rest != rest {
+			t.Errorf("-pin on %d CPUs: servers on %q, the rest on %q; want 0 and the others", runtime.NumCPU(), p.server, p.rest)
+		}
+		if err := o.validate(); err != nil && !strings.Contains(err.Error(), "-portico") {
+			t.Errorf("-pin on %d CPUs: %v", runtime.NumCPU(), err)
+		}
+	}
+	if o := parse("-pin", "-threads", "3"); o.Threads != 3 {
+		t.Errorf("-pin -threads 3: %d wrk threads, want 3", o.Threads)
 	}
 }
 
@@ -48,14 +90,26 @@ func TestNginxConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "nginx.conf")
-	cfg := nginxConfig{Dir: dir, Root: os.Geteuid() == 0, Backend: "127.0.0.1:1", Plain: ports[0], TLS: ports[1], Cert: cert, Key: key}
-	if err := cfg.write(conf); err != nil {
-		t.Fatal(err)
+	for _, place := range []placement{{}, {server: "0", rest: "1"}} {
+		conf := filepath.Join(dir, "nginx.conf")
+		cfg := nginxConfig{Workers: place.nginxWorkers(), Dir: dir, Root: os.Geteuid() == 0, Backend: "127.0.0.1:1", Plain: ports[0], TLS: ports[1], Cert: cert, Key: key}
+		if err := cfg.write(conf); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: nginx -t: %v\n%s", place, err, out)
+		}
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("\nworker_processes %d;\n", place.nginxWorkers()); !strings.Contains(string(b), want) {
+			t.Errorf("%s: the config has no %q", place, strings.TrimSpace(want))
+		}
 	}
-	out, err := exec.Command(bin, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf).CombinedOutput()
-	if err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
+	if w := (placement{server: "0", rest: "1"}).nginxWorkers(); w != 1 {
+		t.Errorf("a pinned nginx gets %d workers, want 1 (one CPU)", w)
 	}
 }
 

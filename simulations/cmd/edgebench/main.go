@@ -18,9 +18,20 @@
 //     backend directly; the difference edge − regional at p50 and p99 is
 //     what the edge hop adds.
 //
-// Usage (from the module root; `make bench` runs it after `make build`):
+// Usage (from the module root; `make bench` runs it both ways after
+// `make build`):
 //
-//	go run ./simulations/cmd/edgebench -portico bin/portico [-duration 5s] [-runs 5]
+//	go run ./simulations/cmd/edgebench -portico bin/portico [-pin] [-duration 5s] [-runs 5]
+//
+// By default every process shares every CPU, as the research note's
+// headline ratios were measured; on a 2-core machine wrk itself then uses
+// over a third of the CPU time, so rps moves with how the scheduler
+// splits the cores between wrk and the server. With -pin the servers
+// under test (the edge node, nginx with worker_processes 1, the backend)
+// run on CPU 0, so a Go server has GOMAXPROCS 1, and wrk (-threads 1
+// unless given) and the regional node on the other CPUs: each server then
+// saturates its one core and rps is its per-core throughput, the note's
+// method for per-core figures (performance-anchors.md §2).
 //
 // wrk runs with the same threads, connections and duration against every
 // target, each warmed up for 2 s first; every round measures each target
@@ -56,6 +67,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/portico-gw/portico/simulations/harness"
@@ -79,6 +91,7 @@ type options struct {
 	missRate int
 	nginx    string
 	ipPrefix string
+	pin      bool
 }
 
 func (o options) validate() error {
@@ -86,7 +99,50 @@ func (o options) validate() error {
 	if o.missRate < 1 || o.missRate > 10000 {
 		problems = append(problems, errors.New("-miss-rate must be between 1 and 10000 requests per second"))
 	}
+	if o.pin && runtime.NumCPU() < 2 {
+		problems = append(problems, fmt.Errorf("-pin needs at least 2 CPUs (one for the servers, one for wrk); this machine has %d", runtime.NumCPU()))
+	}
 	return errors.Join(problems...)
+}
+
+// placement is where the processes run: with -pin, the servers under
+// test (the edge node, nginx, the backend) on CPU 0 and wrk, the regional
+// node and the driver's other children on the other CPUs, the research
+// note's per-core method (performance-anchors.md §2: server side on one
+// vCPU, with GOMAXPROCS=1 and nginx worker_processes 1, wrk -t1 on the
+// other). Without it, everything shares every CPU.
+type placement struct {
+	server, rest string // CPU lists (harness.Pin); both empty when shared
+}
+
+func (o options) placement() placement {
+	if !o.pin {
+		return placement{}
+	}
+	rest := "1"
+	if n := runtime.NumCPU(); n > 2 {
+		rest = fmt.Sprintf("1-%d", n-1)
+	}
+	return placement{server: "0", rest: rest}
+}
+
+func (p placement) pinned() bool { return p.server != "" }
+
+// String describes the placement for the report.
+func (p placement) String() string {
+	if !p.pinned() {
+		return "shared: servers and wrk on every CPU"
+	}
+	return "pinned: servers on CPU " + p.server + ", wrk and the regional node on CPU " + p.rest
+}
+
+// nginxWorkers is worker_processes: the research note's 2, or 1 for a
+// server pinned to one CPU.
+func (p placement) nginxWorkers() int {
+	if p.pinned() {
+		return 1
+	}
+	return 2
 }
 
 // expected is roughly how long the load phases take.
@@ -102,21 +158,45 @@ func (o options) budget() time.Duration { return 3*time.Minute + 2*o.expected() 
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// pinnedDefaults gives a pinned run one wrk thread, for the one CPU wrk
+// has (the research note's pinned runs use -t1), unless the command line
+// (parsed into fs) chose -threads.
+func (o *options) pinnedDefaults(fs *flag.FlagSet) {
+	if !o.pin {
+		return
+	}
+	chosen := false
+	fs.Visit(func(f *flag.Flag) { chosen = chosen || f.Name == "threads" })
+	if !chosen {
+		o.Threads = 1
+	}
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
-	o := options{WrkOptions: harness.WrkOptions{Duration: 5 * time.Second, Runs: 5}}
+	o := newOptions(fs)
+	d := harness.Driver{Flags: fs, Backend: backendHandler(),
+		Usage: "usage: go run ./simulations/cmd/edgebench -portico bin/portico [flags]\n\n" +
+			"Benchmarks Portico's edge cache hits against nginx proxy_cache and a Go backend (wrk),\n" +
+			"and the latency the edge hop adds on a miss."}
+	return d.Main(args, stdout, stderr, func() error {
+		o.pinnedDefaults(fs)
+		return o.validate()
+	}, func(ctx context.Context, log *slog.Logger) error {
+		return bench(ctx, *o, log, stdout)
+	})
+}
+
+// newOptions registers the flags on fs, into the options it returns.
+func newOptions(fs *flag.FlagSet) *options {
+	o := &options{WrkOptions: harness.WrkOptions{Duration: 5 * time.Second, Runs: 5}}
 	o.Register(fs, "measured rounds; each measures every target once, in rotating order (wrk for the cache hits)",
 		"node configs and logs, nginx config, raw wrk output")
 	fs.IntVar(&o.missRate, "miss-rate", 500, "requests per second, sent one after another, on each miss-path target")
 	fs.StringVar(&o.nginx, "nginx", "nginx", "nginx `binary` (make deps installs nginx-light)")
 	fs.StringVar(&o.ipPrefix, "ip-prefix", "", "first three octets of the nodes' loopback addresses (default: a random free 127.x.y)")
-	d := harness.Driver{Flags: fs, Backend: backendHandler(),
-		Usage: "usage: go run ./simulations/cmd/edgebench -portico bin/portico [flags]\n\n" +
-			"Benchmarks Portico's edge cache hits against nginx proxy_cache and a Go backend (wrk),\n" +
-			"and the latency the edge hop adds on a miss."}
-	return d.Main(args, stdout, stderr, func() error { return o.validate() }, func(ctx context.Context, log *slog.Logger) error {
-		return bench(ctx, o, log, stdout)
-	})
+	fs.BoolVar(&o.pin, "pin", false, "run the servers under test on CPU 0 and wrk (-threads 1 unless given) and the regional node on the other CPUs, for per-core figures")
+	return o
 }
 
 // bench runs the whole benchmark; every process it starts has stopped
@@ -143,6 +223,10 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	}
 	defer func() { sess.End(err != nil) }()
 	dir, procs := sess.Dir, sess.Procs
+	place := o.placement()
+	if place.pinned() {
+		procs.CPUs = map[string]string{harness.BackendProc: place.server, nginxProc: place.server}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return err
 	}
@@ -151,7 +235,7 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 		return fmt.Errorf("backend: %w", err)
 	}
 	start := time.Now()
-	c, err := startCluster(ctx, procs, bin, dir, prefix)
+	c, err := startCluster(ctx, procs, bin, dir, prefix, place)
 	if err != nil {
 		return err
 	}
@@ -163,7 +247,7 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	if err != nil {
 		return err
 	}
-	ngx, err := startNginx(ctx, procs, nginxPath, dir, be.Plain, ca)
+	ngx, err := startNginx(ctx, procs, nginxPath, dir, be.Plain, ca, place.nginxWorkers())
 	if err != nil {
 		return err
 	}
@@ -184,8 +268,8 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 		}
 		t.probe.CloseIdleConnections()
 	}
-	w := &harness.Wrk{Path: wrkPath, Threads: o.Threads, Connections: o.Connections, Dir: dir, Pause: pause, Log: log}
-	log.Info("cache-hit phase", "wrk", wrkPath, "threads", o.Threads, "connections", o.Connections, "rounds", o.Runs,
+	w := &harness.Wrk{Path: wrkPath, Threads: o.Threads, Connections: o.Connections, Dir: dir, Pause: pause, CPUs: place.rest, Log: log}
+	log.Info("cache-hit phase", "wrk", wrkPath, "threads", o.Threads, "connections", o.Connections, "rounds", o.Runs, "cpus", place.String(),
 		"each", o.Duration, "expected", o.expected().Round(time.Second))
 	before, err := c.edgeCacheCounts(ctx)
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 )
 
 // nginxConf is the reference cache: the research note's nginx.conf
-// (performance-anchors.md appendix A.2: 2 workers, upstream keepalive
-// 128, proxy_cache with use_temp_path=off and proxy_cache_lock) with two
+// (performance-anchors.md appendix A.2: 2 workers, or 1 when pinned to a
+// CPU, upstream keepalive 128, proxy_cache with use_temp_path=off and proxy_cache_lock) with two
 // changes: entries stay valid for an hour (the Portico stage's TTL) and
 // the cache status header is X-Cache-Status. One server listens on a
 // plain port (the note measured plain HTTP) and a TLS port with a
@@ -26,8 +26,11 @@ import (
 // (ECDSA P-256), preferring the TLS 1.3 suite Go's server picks on
 // hardware with AES instructions (AES-128-GCM; OpenSSL, and so wrk, would
 // otherwise settle on AES-256-GCM). Everything nginx writes stays in Dir.
+// nginxProc is nginx's process name in the driver's Group.
+const nginxProc = "nginx"
+
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# written by edgebench
-worker_processes 2;
+worker_processes {{.Workers}};
 {{if .Root}}user root;
 {{end}}pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/error.log warn;
@@ -60,6 +63,7 @@ http {
 
 // nginxConfig fills nginxConf.
 type nginxConfig struct {
+	Workers    int    // worker_processes
 	Dir        string // for the pid, logs, temporary files and the cache
 	Root       bool   // nginx runs as root: its workers must too, or they cannot enter Dir
 	Backend    string // upstream host:port
@@ -100,7 +104,7 @@ func findNginx(name string) (string, error) {
 // workers die with it) and returns once it answers on its plain port (the
 // caller checks both ports' cache hits). Its output goes to
 // dir/logs/nginx.log, its error log to dir/nginx/error.log.
-func startNginx(ctx context.Context, procs *harness.Group, bin, dir, backend string, ca *pki.CA) (*nginxServer, error) {
+func startNginx(ctx context.Context, procs *harness.Group, bin, dir, backend string, ca *pki.CA, workers int) (*nginxServer, error) {
 	ndir := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(ndir, 0o700); err != nil {
 		return nil, err
@@ -116,7 +120,7 @@ func startNginx(ctx context.Context, procs *harness.Group, bin, dir, backend str
 	}
 	n := &nginxServer{plain: ports[0], tls: ports[1], version: nginxVersion(ctx, bin)}
 	conf := filepath.Join(ndir, "nginx.conf")
-	cfg := nginxConfig{Dir: ndir, Root: os.Geteuid() == 0, Backend: backend, Plain: n.plain, TLS: n.tls, Cert: cert, Key: key}
+	cfg := nginxConfig{Workers: workers, Dir: ndir, Root: os.Geteuid() == 0, Backend: backend, Plain: n.plain, TLS: n.tls, Cert: cert, Key: key}
 	if err := cfg.write(conf); err != nil {
 		return nil, err
 	}
@@ -130,7 +134,7 @@ func startNginx(ctx context.Context, procs *harness.Group, bin, dir, backend str
 	cmd := exec.Command(bin, "-p", ndir, "-e", filepath.Join(ndir, "error.log"), "-c", conf, "-g", "daemon off;")
 	cmd.Dir = ndir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	p, err := procs.StartTree("nginx", cmd)
+	p, err := procs.StartTree(nginxProc, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,10 @@ type settings struct {
 	harness.WrkSettings
 	MissRate     int `json:"miss_rate_per_s"`
 	PayloadBytes int `json:"payload_bytes"`
+	// Placement says whether servers and wrk shared the CPUs or were
+	// pinned apart (-pin).
+	Placement string `json:"placement"`
+	Pinned    bool   `json:"pinned"`
 }
 
 type clusterReport struct {
@@ -97,11 +101,12 @@ type reference struct {
 
 func newReport(o options, bin, wrkVersion, nginxVersion string, c *benchCluster, hits []*hitTarget, edgeHits float64, misses []*missTarget) *report {
 	r := &report{
-		Header:   harness.NewHeader(bin),
-		Wrk:      wrkVersion,
-		Nginx:    nginxVersion,
-		Settings: settings{WrkSettings: o.Settings(warmup), MissRate: o.missRate, PayloadBytes: len(payload)},
-		Cluster:  clusterReport{IPPrefix: c.prefix, Nodes: c.nodes, APIID: c.apiID, EdgeHost: c.edgeHost(), RegionalHost: c.regionalHost()},
+		Header: harness.NewHeader(bin),
+		Wrk:    wrkVersion,
+		Nginx:  nginxVersion,
+		Settings: settings{WrkSettings: o.Settings(warmup), MissRate: o.missRate, PayloadBytes: len(payload),
+			Placement: o.placement().String(), Pinned: o.pin},
+		Cluster: clusterReport{IPPrefix: c.prefix, Nodes: c.nodes, APIID: c.apiID, EdgeHost: c.edgeHost(), RegionalHost: c.regionalHost()},
 		Reference: reference{
 			NginxHitOverDirect: []float64{nginxHitAnchor1, nginxHitAnchor2},
 			Note:               "performance-anchors.md §0/§3.1: nginx proxy_cache hit rps / direct Go hello rps, plain HTTP, wrk -t2 -c64 -d10s, 2 shared vCPUs, two sessions",
@@ -144,8 +149,8 @@ func newReport(o options, bin, wrkVersion, nginxVersion string, c *benchCluster,
 // Print writes the human-readable tables.
 func (r *report) Print(w io.Writer) {
 	s := r.Settings
-	fmt.Fprintf(w, "\nedge cache hits: GET of a %d-byte JSON answer, wrk -t%d -c%d, %d × %s per target after a %s warm-up, rotating order,\n%d CPUs (%s, %s)\n\n",
-		s.PayloadBytes, s.Threads, s.Connections, s.Runs, s.Duration, s.Warmup, r.Machine.CPUs, r.Wrk, r.Nginx)
+	fmt.Fprintf(w, "\nedge cache hits: GET of a %d-byte JSON answer, wrk -t%d -c%d, %d × %s per target after a %s warm-up, rotating order,\n%d CPUs, %s (%s, %s)\n\n",
+		s.PayloadBytes, s.Threads, s.Connections, s.Runs, s.Duration, s.Warmup, r.Machine.CPUs, s.Placement, r.Wrk, r.Nginx)
 	harness.PrintWrkTable(w, r.Hits.Targets)
 
 	h := r.Hits
