@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bufio"
 	"os"
 	"os/exec"
 	"strconv"
@@ -9,14 +10,32 @@ import (
 	"time"
 )
 
-// TestGroupPinsByName starts two sleeps, one named in Group.CPUs, and
-// checks from /proc that the pinned one runs as itself (taskset executed
-// it in place: the group's pid is sleep's) with the CPU list it was given,
-// and that the other keeps the driver's CPUs.
-func TestGroupPinsByName(t *testing.T) {
+// pinTarget is a CPU the test can pin to that differs from the driver's
+// own set; the test is skipped where the driver has only one CPU, since a
+// pinned process could not be told from an unpinned one there.
+func pinTarget(t *testing.T) (cpu, own string) {
+	t.Helper()
+	cpus, err := AllowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cpus) < 2 {
+		t.Skipf("the driver may use only CPU %v: a pinned process would look unpinned", cpus)
+	}
+	return strconv.Itoa(cpus[len(cpus)-1]), statusField(t, os.Getpid(), "Cpus_allowed_list")
+}
+
+// TestGroupPlacesByName starts two sleeps, one placed on a CPU, and
+// checks from /proc that the placed one runs as itself (taskset executed
+// it in place: the group's pid is sleep's) on that CPU alone, and that the
+// other keeps the driver's CPUs.
+func TestGroupPlacesByName(t *testing.T) {
 	t.Parallel()
-	g := Group{CPUs: map[string]string{"pinned": "0"}}
+	cpu, own := pinTarget(t)
+	var g Group
 	defer g.Stop(5 * time.Second)
+	g.Place(cpu, "pinned")
+	g.Place("", "free") // no list: any CPU
 	pinned, err := g.Start("pinned", exec.Command("sleep", "30"))
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +44,6 @@ func TestGroupPinsByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := statusField(t, os.Getpid(), "Cpus_allowed_list")
 	// taskset sets the affinity before it executes sleep; wait for the
 	// exec to show (bounded).
 	var comm string
@@ -42,11 +60,41 @@ func TestGroupPinsByName(t *testing.T) {
 	if comm != "sleep" {
 		t.Fatalf("pinned process is %q, want sleep executed in place by taskset", comm)
 	}
-	if got := statusField(t, pinned.Cmd.Process.Pid, "Cpus_allowed_list"); got != "0" {
-		t.Errorf("pinned process may run on CPUs %q, want 0", got)
+	if got := statusField(t, pinned.Cmd.Process.Pid, "Cpus_allowed_list"); got != cpu {
+		t.Errorf("pinned process may run on CPUs %q, want %s", got, cpu)
 	}
 	if got := statusField(t, free.Cmd.Process.Pid, "Cpus_allowed_list"); got != own {
 		t.Errorf("unpinned process may run on CPUs %q, want the driver's %q", got, own)
+	}
+}
+
+// TestStartTreePlacesWorkers checks that a placed program that forks
+// workers (nginx's shape, under StartTree's supervisor) has its workers
+// on the CPU too.
+func TestStartTreePlacesWorkers(t *testing.T) {
+	t.Parallel()
+	cpu, _ := pinTarget(t)
+	cmd := exec.Command("sh", "-c", `sleep 30 & echo $!; wait`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g Group
+	defer g.Stop(5 * time.Second)
+	g.Place(cpu, "forker")
+	if _, err := g.StartTree("forker", cmd); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the worker's pid: %v", err)
+	}
+	worker, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("worker pid %q: %v", line, err)
+	}
+	if got := statusField(t, worker, "Cpus_allowed_list"); got != cpu {
+		t.Errorf("worker may run on CPUs %q, want %s", got, cpu)
 	}
 }
 
@@ -59,8 +107,9 @@ func TestPinRefusesAStartedCommand(t *testing.T) {
 	if err := Pin(cmd, "0"); err == nil || !strings.Contains(err.Error(), "already started") {
 		t.Fatalf("Pin of a started command: %v, want an error saying so", err)
 	}
-	if err := Pin(exec.Command("true"), ""); err == nil {
-		t.Fatal("Pin with no CPU list succeeded")
+	fresh := exec.Command("true")
+	if err := Pin(fresh, ""); err != nil || len(fresh.Args) != 1 {
+		t.Fatalf("Pin with no CPU list: %v, args %q; want the command unchanged", err, fresh.Args)
 	}
 }
 

@@ -11,12 +11,9 @@ import (
 // Group owns every process a driver starts and stops them all, newest
 // first, when the driver returns. The zero Group is ready to use.
 type Group struct {
-	// CPUs, when set before a process starts, pins processes by name to
-	// a CPU list (see Pin); a name without an entry runs on any CPU.
-	CPUs map[string]string
-
 	mu    sync.Mutex
 	procs []*Proc
+	cpus  map[string]string // CPU lists by process name (Place)
 }
 
 // Proc is one started process.
@@ -51,10 +48,11 @@ func (g *Group) Start(name string, cmd *exec.Cmd) (*Proc, error) {
 }
 
 func (g *Group) start(name string, cmd *exec.Cmd, attr *syscall.SysProcAttr) (*Proc, error) {
-	if cpus := g.CPUs[name]; cpus != "" {
-		if err := Pin(cmd, cpus); err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
+	g.mu.Lock()
+	cpus := g.cpus[name]
+	g.mu.Unlock()
+	if err := Pin(cmd, cpus); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {

@@ -336,10 +336,8 @@ func (w *Wrk) run(ctx context.Context, args []string, cmdline string, d time.Dur
 	cmd := exec.CommandContext(ctx, w.Path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = SysProcAttr()
-	if w.CPUs != "" {
-		if err := Pin(cmd, w.CPUs); err != nil {
-			return WrkResult{}, err
-		}
+	if err := Pin(cmd, w.CPUs); err != nil {
+		return WrkResult{}, err
 	}
 	err := cmd.Run()
 	if werr := os.WriteFile(rawFile, out.Bytes(), 0o644); werr != nil && err == nil {

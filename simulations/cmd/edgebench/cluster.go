@@ -48,11 +48,10 @@ func startCluster(ctx context.Context, procs *harness.Group, bin, dir, prefix st
 	if err != nil {
 		return nil, err
 	}
-	if place.pinned() {
-		// The edge serves the measured hits; the regional node only the
-		// misses that fill its cache.
-		procs.CPUs[cfgs[1].Name], procs.CPUs[cfgs[0].Name] = place.server, place.rest
-	}
+	// The edge serves the measured hits; the regional node only the
+	// misses that fill its cache.
+	procs.Place(place.server, cfgs[1].Name)
+	procs.Place(place.rest, cfgs[0].Name)
 	c := &benchCluster{prefix: prefix, admin: node.NewClient(cfgs[0].Admin.Listen), caFile: cfgs[0].TLS.CAFile,
 		regional: cfgs[0].Regional.Listen, edge: cfgs[1].Edge.Listen, edgeAdmin: cfgs[1].Admin.Listen}
 	for _, cfg := range cfgs {

@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,40 +32,55 @@ func TestJSONPayload(t *testing.T) {
 }
 
 // TestPinOptions checks what -pin changes: one wrk thread unless
-// -threads is given, the servers on CPU 0 and the rest elsewhere, and
-// nothing without it.
+// -threads is given, the servers on one CPU the driver may use and the
+// rest on all the others, and nothing without it.
 func TestPinOptions(t *testing.T) {
 	t.Parallel()
-	parse := func(args ...string) *options {
+	parse := func(args ...string) (*options, error) {
 		t.Helper()
 		fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
 		o := newOptions(fs)
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(append([]string{"-portico", "bin/portico"}, args...)); err != nil {
 			t.Fatal(err)
 		}
-		o.pinnedDefaults(fs)
-		return o
+		return o, errors.Join(o.choosePlacement(fs), o.validate())
 	}
-	if o := parse(); o.Threads != 2 || o.placement().pinned() || o.placement().String() != "shared: servers and wrk on every CPU" {
-		t.Errorf("default: %d wrk threads, placement %q; want 2 and shared", o.Threads, o.placement())
+	o, err := parse()
+	if err != nil || o.Threads != 2 || o.place.pinned() || o.place.String() != "shared: servers and wrk on every CPU" {
+		t.Errorf("default: %v, %d wrk threads, placement %q; want no error, 2 and shared", err, o.Threads, o.place)
 	}
-	o := parse("-pin")
+	cpus, err := harness.AllowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = parse("-pin")
+	if len(cpus) < 2 {
+		if err == nil || !strings.Contains(err.Error(), "-pin needs at least 2 CPUs") {
+			t.Errorf("-pin with CPUs %v: %v, want an error naming -pin", cpus, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("-pin with CPUs %v: %v", cpus, err)
+	}
 	if o.Threads != 1 {
 		t.Errorf("-pin: %d wrk threads, want 1", o.Threads)
 	}
-	if runtime.NumCPU() >= 2 {
-		p, rest := o.placement(), "1"
-		if n := runtime.NumCPU(); n > 2 {
-			rest = fmt.Sprintf("1-%d", n-1)
-		}
-		if p.server != "0" || p.rest != rest {
-			t.Errorf("-pin on %d CPUs: servers on %q, the rest on %q; want 0 and the others", runtime.NumCPU(), p.server, p.rest)
-		}
-		if err := o.validate(); err != nil && !strings.Contains(err.Error(), "-portico") {
-			t.Errorf("-pin on %d CPUs: %v", runtime.NumCPU(), err)
+	// Together the two lists hold every allowed CPU once.
+	seen := map[string]int{o.place.server: 1}
+	for c := range strings.SplitSeq(o.place.rest, ",") {
+		seen[c]++
+	}
+	for _, c := range cpus {
+		if seen[strconv.Itoa(c)] != 1 {
+			t.Errorf("-pin with CPUs %v: servers on %q, the rest on %q; want each CPU in exactly one", cpus, o.place.server, o.place.rest)
+			break
 		}
 	}
-	if o := parse("-pin", "-threads", "3"); o.Threads != 3 {
+	if len(seen) != len(cpus) || strings.Contains(o.place.server, ",") {
+		t.Errorf("-pin with CPUs %v: servers on %q, the rest on %q; want one CPU for the servers and the others for the rest", cpus, o.place.server, o.place.rest)
+	}
+	if o, _ := parse("-pin", "-threads", "3"); o.Threads != 3 {
 		t.Errorf("-pin -threads 3: %d wrk threads, want 3", o.Threads)
 	}
 }
@@ -73,6 +89,12 @@ func TestPinOptions(t *testing.T) {
 // config it writes (nginx -t); it is skipped where nginx is not installed.
 func TestNginxConf(t *testing.T) {
 	t.Parallel()
+	if w := (placement{server: "0", rest: "1"}).nginxWorkers(); w != 1 {
+		t.Errorf("a pinned nginx gets %d workers, want 1 (one CPU)", w)
+	}
+	if w := (placement{}).nginxWorkers(); w != 2 {
+		t.Errorf("a shared nginx gets %d workers, want the research note's 2", w)
+	}
 	bin, err := findNginx("nginx")
 	if err != nil {
 		t.Skip(err)
@@ -107,9 +129,6 @@ func TestNginxConf(t *testing.T) {
 		if want := fmt.Sprintf("\nworker_processes %d;\n", place.nginxWorkers()); !strings.Contains(string(b), want) {
 			t.Errorf("%s: the config has no %q", place, strings.TrimSpace(want))
 		}
-	}
-	if w := (placement{server: "0", rest: "1"}).nginxWorkers(); w != 1 {
-		t.Errorf("a pinned nginx gets %d workers, want 1 (one CPU)", w)
 	}
 }
 

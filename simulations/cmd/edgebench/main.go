@@ -28,10 +28,11 @@
 // over a third of the CPU time, so rps moves with how the scheduler
 // splits the cores between wrk and the server. With -pin the servers
 // under test (the edge node, nginx with worker_processes 1, the backend)
-// run on CPU 0, so a Go server has GOMAXPROCS 1, and wrk (-threads 1
-// unless given) and the regional node on the other CPUs: each server then
-// saturates its one core and rps is its per-core throughput, the note's
-// method for per-core figures (performance-anchors.md §2).
+// run on one CPU (the first the driver may use), so a Go server has
+// GOMAXPROCS 1, and wrk (-threads 1 unless given) and the regional node
+// on the others: each server then saturates its one core and rps is its
+// per-core throughput, the note's method for per-core figures
+// (performance-anchors.md §2).
 //
 // wrk runs with the same threads, connections and duration against every
 // target, each warmed up for 2 s first; every round measures each target
@@ -67,7 +68,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/simulations/harness"
@@ -92,6 +94,7 @@ type options struct {
 	nginx    string
 	ipPrefix string
 	pin      bool
+	place    placement // chosen from pin (choosePlacement)
 }
 
 func (o options) validate() error {
@@ -99,31 +102,47 @@ func (o options) validate() error {
 	if o.missRate < 1 || o.missRate > 10000 {
 		problems = append(problems, errors.New("-miss-rate must be between 1 and 10000 requests per second"))
 	}
-	if o.pin && runtime.NumCPU() < 2 {
-		problems = append(problems, fmt.Errorf("-pin needs at least 2 CPUs (one for the servers, one for wrk); this machine has %d", runtime.NumCPU()))
-	}
 	return errors.Join(problems...)
 }
 
 // placement is where the processes run: with -pin, the servers under
-// test (the edge node, nginx, the backend) on CPU 0 and wrk, the regional
-// node and the driver's other children on the other CPUs, the research
+// test (the edge node, nginx, the backend) on the first CPU the driver
+// may use and wrk and the regional node on the others, the research
 // note's per-core method (performance-anchors.md §2: server side on one
 // vCPU, with GOMAXPROCS=1 and nginx worker_processes 1, wrk -t1 on the
-// other). Without it, everything shares every CPU.
+// other). The driver itself and the rest run anywhere. Without -pin,
+// everything shares every CPU.
 type placement struct {
 	server, rest string // CPU lists (harness.Pin); both empty when shared
 }
 
-func (o options) placement() placement {
+// choosePlacement settles o.place from -pin and the CPUs the driver may
+// use, and gives a pinned run one wrk thread, for the one CPU wrk has on
+// a 2-core machine (the research note's pinned runs use -t1), unless the
+// command line (parsed into fs) chose -threads.
+func (o *options) choosePlacement(fs *flag.FlagSet) error {
+	o.place = placement{}
 	if !o.pin {
-		return placement{}
+		return nil
 	}
-	rest := "1"
-	if n := runtime.NumCPU(); n > 2 {
-		rest = fmt.Sprintf("1-%d", n-1)
+	cpus, err := harness.AllowedCPUs()
+	if err != nil {
+		return fmt.Errorf("-pin: %w", err)
 	}
-	return placement{server: "0", rest: rest}
+	if len(cpus) < 2 {
+		return fmt.Errorf("-pin needs at least 2 CPUs (one for the servers, one for wrk); the driver may use %d", len(cpus))
+	}
+	rest := make([]string, len(cpus)-1)
+	for i, c := range cpus[1:] {
+		rest[i] = strconv.Itoa(c)
+	}
+	o.place = placement{server: strconv.Itoa(cpus[0]), rest: strings.Join(rest, ",")}
+	chosen := false
+	fs.Visit(func(f *flag.Flag) { chosen = chosen || f.Name == "threads" })
+	if !chosen {
+		o.Threads = 1
+	}
+	return nil
 }
 
 func (p placement) pinned() bool { return p.server != "" }
@@ -158,20 +177,6 @@ func (o options) budget() time.Duration { return 3*time.Minute + 2*o.expected() 
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// pinnedDefaults gives a pinned run one wrk thread, for the one CPU wrk
-// has (the research note's pinned runs use -t1), unless the command line
-// (parsed into fs) chose -threads.
-func (o *options) pinnedDefaults(fs *flag.FlagSet) {
-	if !o.pin {
-		return
-	}
-	chosen := false
-	fs.Visit(func(f *flag.Flag) { chosen = chosen || f.Name == "threads" })
-	if !chosen {
-		o.Threads = 1
-	}
-}
-
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edgebench", flag.ContinueOnError)
 	o := newOptions(fs)
@@ -180,8 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"Benchmarks Portico's edge cache hits against nginx proxy_cache and a Go backend (wrk),\n" +
 			"and the latency the edge hop adds on a miss."}
 	return d.Main(args, stdout, stderr, func() error {
-		o.pinnedDefaults(fs)
-		return o.validate()
+		return errors.Join(o.choosePlacement(fs), o.validate())
 	}, func(ctx context.Context, log *slog.Logger) error {
 		return bench(ctx, *o, log, stdout)
 	})
@@ -195,7 +199,7 @@ func newOptions(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.missRate, "miss-rate", 500, "requests per second, sent one after another, on each miss-path target")
 	fs.StringVar(&o.nginx, "nginx", "nginx", "nginx `binary` (make deps installs nginx-light)")
 	fs.StringVar(&o.ipPrefix, "ip-prefix", "", "first three octets of the nodes' loopback addresses (default: a random free 127.x.y)")
-	fs.BoolVar(&o.pin, "pin", false, "run the servers under test on CPU 0 and wrk (-threads 1 unless given) and the regional node on the other CPUs, for per-core figures")
+	fs.BoolVar(&o.pin, "pin", false, "run the servers under test on one CPU and wrk (-threads 1 unless given) and the regional node on the others, for per-core figures")
 	return o
 }
 
@@ -223,10 +227,8 @@ func bench(ctx context.Context, o options, log *slog.Logger, stdout io.Writer) (
 	}
 	defer func() { sess.End(err != nil) }()
 	dir, procs := sess.Dir, sess.Procs
-	place := o.placement()
-	if place.pinned() {
-		procs.CPUs = map[string]string{harness.BackendProc: place.server, nginxProc: place.server}
-	}
+	place := o.place
+	procs.Place(place.server, harness.BackendProc, nginxProc)
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return err
 	}

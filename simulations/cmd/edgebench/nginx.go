@@ -17,8 +17,8 @@ import (
 )
 
 // nginxConf is the reference cache: the research note's nginx.conf
-// (performance-anchors.md appendix A.2: 2 workers, or 1 when pinned to a
-// CPU, upstream keepalive 128, proxy_cache with use_temp_path=off and proxy_cache_lock) with two
+// (performance-anchors.md appendix A.2: 2 workers, upstream keepalive
+// 128, proxy_cache with use_temp_path=off and proxy_cache_lock) with two
 // changes: entries stay valid for an hour (the Portico stage's TTL) and
 // the cache status header is X-Cache-Status. One server listens on a
 // plain port (the note measured plain HTTP) and a TLS port with a
@@ -26,9 +26,8 @@ import (
 // (ECDSA P-256), preferring the TLS 1.3 suite Go's server picks on
 // hardware with AES instructions (AES-128-GCM; OpenSSL, and so wrk, would
 // otherwise settle on AES-256-GCM). Everything nginx writes stays in Dir.
-// nginxProc is nginx's process name in the driver's Group.
-const nginxProc = "nginx"
-
+// With -pin it runs 1 worker, on the one CPU it has (the note's pinned
+// config).
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# written by edgebench
 worker_processes {{.Workers}};
 {{if .Root}}user root;
@@ -60,6 +59,9 @@ http {
     }
 }
 `))
+
+// nginxProc is nginx's process name in the driver's Group.
+const nginxProc = "nginx"
 
 // nginxConfig fills nginxConf.
 type nginxConfig struct {

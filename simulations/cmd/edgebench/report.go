@@ -39,9 +39,8 @@ type settings struct {
 	MissRate     int `json:"miss_rate_per_s"`
 	PayloadBytes int `json:"payload_bytes"`
 	// Placement says whether servers and wrk shared the CPUs or were
-	// pinned apart (-pin).
+	// pinned apart (-pin), and to which.
 	Placement string `json:"placement"`
-	Pinned    bool   `json:"pinned"`
 }
 
 type clusterReport struct {
@@ -105,7 +104,7 @@ func newReport(o options, bin, wrkVersion, nginxVersion string, c *benchCluster,
 		Wrk:    wrkVersion,
 		Nginx:  nginxVersion,
 		Settings: settings{WrkSettings: o.Settings(warmup), MissRate: o.missRate, PayloadBytes: len(payload),
-			Placement: o.placement().String(), Pinned: o.pin},
+			Placement: o.place.String()},
 		Cluster: clusterReport{IPPrefix: c.prefix, Nodes: c.nodes, APIID: c.apiID, EdgeHost: c.edgeHost(), RegionalHost: c.regionalHost()},
 		Reference: reference{
 			NginxHitOverDirect: []float64{nginxHitAnchor1, nginxHitAnchor2},
