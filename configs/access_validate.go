@@ -276,11 +276,9 @@ func ValidateStageAccess(s *Stage, routes []string) error {
 		t.validate(&p, f)
 	}
 	if s.WAF != nil {
-		var ve *waf.ValidationError
+		var ve *waf.ValidationError // the same type as configs' own
 		if err := s.WAF.Validate("waf"); errors.As(err, &ve) {
-			for _, fe := range ve.Errors {
-				p.add(fe.Field, "%s", fe.Message)
-			}
+			p = append(p, ve.Errors...)
 		} else if err != nil {
 			p.add("waf", "%s", err)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/portico-gw/portico/configs/field"
 )
 
 // Kind says which API Gateway flavour an API follows.
@@ -170,31 +172,7 @@ type Stage struct {
 }
 
 // Duration is a time.Duration written as a string such as "5s" or "250ms".
-type Duration time.Duration
-
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string such as \"5s\"")
-	}
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = field.Duration
 
 // Clone returns a deep copy, so a stored API can never be changed through
 // a value a caller still holds.

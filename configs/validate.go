@@ -7,33 +7,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/portico-gw/portico/configs/field"
 )
 
 // FieldError is one problem in a definition, with the path of the field.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-func (e FieldError) Error() string {
-	if e.Field == "" {
-		return e.Message
-	}
-	return e.Field + ": " + e.Message
-}
+type FieldError = field.Error
 
 // ValidationError lists every problem found at once.
-type ValidationError struct {
-	Errors []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	msgs := make([]string, len(e.Errors))
-	for i, fe := range e.Errors {
-		msgs[i] = fe.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
+type ValidationError = field.Errors
 
 // problems collects field errors.
 type problems []FieldError

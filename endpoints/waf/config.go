@@ -1,12 +1,13 @@
 package waf
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/configs/field"
 )
 
 // Actions of a rate rule and modes of the Core Rule Set. Both are written
@@ -107,33 +108,7 @@ type CRS struct {
 }
 
 // Duration is a time.Duration written as a string such as "5m" or "30s".
-type Duration time.Duration
-
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes the duration as a string ("5m0s").
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
-}
-
-// UnmarshalJSON reads a string such as "5m"; "" is zero.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string such as \"5m\"")
-	}
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = field.Duration
 
 // ApplyDefaults fills in every zero value that has a default. Validate
 // accepts zero values as well, so calling it is optional; it makes a
@@ -162,30 +137,10 @@ func (c *Config) ApplyDefaults() {
 }
 
 // FieldError is one problem in a Config, with the path of the field.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-func (e FieldError) Error() string {
-	if e.Field == "" {
-		return e.Message
-	}
-	return e.Field + ": " + e.Message
-}
+type FieldError = field.Error
 
 // ValidationError lists every problem found at once.
-type ValidationError struct {
-	Errors []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	msgs := make([]string, len(e.Errors))
-	for i, fe := range e.Errors {
-		msgs[i] = fe.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
+type ValidationError = field.Errors
 
 // Validate reports every problem in the Config at once as a
 // *ValidationError, or nil. Field paths start with prefix (e.g. "waf" or
