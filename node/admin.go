@@ -83,6 +83,12 @@ func errorf(status int, format string, args ...any) *adminError {
 	return &adminError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
+// tagged is an answer with a version, sent as its ETag header so that a
+// client can make a later write conditional on it (If-Match).
+type tagged interface {
+	entityTag() string
+}
+
 // Handler returns the admin API.
 func (ad *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -104,6 +110,9 @@ func (ad *Admin) Handler() http.Handler {
 			if err != nil {
 				ad.writeError(w, err)
 				return
+			}
+			if t, ok := body.(tagged); ok {
+				w.Header().Set("ETag", t.entityTag())
 			}
 			writeJSON(w, status, body)
 		})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -408,6 +409,101 @@ func TestStageSettingsPatch(t *testing.T) {
 	})
 	if st := tn.node.Store().State().Stage(id, "prod"); st.WAF != nil || st.Throttle.BurstLimit != 60 {
 		t.Fatalf("a rejected patch changed the stage: waf %+v throttle %+v", st.WAF, st.Throttle)
+	}
+}
+
+// conditional sends a request with an If-Match header (none when empty)
+// and returns the status, the ETag and the body of the answer.
+func (tn *testNode) conditional(method, path, ifMatch string, body any) (int, string, string) {
+	tn.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, tn.client.Base+path, bytes.NewReader(b))
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("ETag"), string(answer)
+}
+
+// TestStageWritesHonourIfMatch checks optimistic concurrency on stage
+// writes: the ETag of a stage is its changed_index in quotes, a write
+// with an If-Match that is not the current version is refused with 412
+// and changes nothing, and one with the current version (or *, or no
+// If-Match) is applied.
+func TestStageWritesHonourIfMatch(t *testing.T) {
+	t.Parallel()
+	tn, id := domainFixture(t)
+	stage := "/v1/apis/" + id + "/stages/prod"
+	path := stage + "/settings"
+	read := func() (string, stageView) {
+		t.Helper()
+		status, etag, body := tn.conditional("GET", stage, "", nil)
+		var v stageView
+		if err := json.Unmarshal([]byte(body), &v); status != http.StatusOK || err != nil {
+			t.Fatalf("GET stage: %d %s", status, body)
+		}
+		if v.ChangedIndex == 0 || etag != fmt.Sprintf(`"%d"`, v.ChangedIndex) {
+			t.Fatalf("GET stage: ETag %s, changed_index %d: want the index in quotes", etag, v.ChangedIndex)
+		}
+		return etag, v
+	}
+	tag, before := read()
+	deny := map[string]any{"waf": map[string]any{"ip_deny": []string{"10.0.0.0/8"}}}
+
+	// A stale version: 412 naming both versions, nothing written.
+	stale := fmt.Sprintf(`"%d"`, before.ChangedIndex-1)
+	index := tn.appliedIndex()
+	status, _, body := tn.conditional("PATCH", path, stale, deny)
+	want := fmt.Sprintf(`If-Match %s does not match the stage's current version %s: it changed since it was read`, stale, tag)
+	if status != http.StatusPreconditionFailed || !strings.Contains(body, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Fatalf("PATCH with a stale If-Match: %d %s, want 412 saying %s", status, body, want)
+	}
+	// Every write through updateStage checks it, not only settings.
+	if status, _, body := tn.conditional("PUT", stage+"/variables", stale, map[string]any{"variables": map[string]string{"a": "b"}}); status != http.StatusPreconditionFailed {
+		t.Fatalf("PUT variables with a stale If-Match: %d %s, want 412", status, body)
+	}
+	if tag2, after := read(); tag2 != tag || after.WAF != nil || after.Variables["a"] != "" || tn.appliedIndex() != index {
+		t.Fatalf("a refused write changed the stage: ETag %s (was %s), waf %+v, variables %v", tag2, tag, after.WAF, after.Variables)
+	}
+
+	// Malformed: 400 naming the header, nothing written.
+	for _, bad := range []string{"42", `"x"`, `W/42`, `"42", "43"`, `"-1"`, `""`} {
+		status, _, body := tn.conditional("PATCH", path, bad, deny)
+		if status != http.StatusBadRequest || !strings.Contains(body, "If-Match") {
+			t.Errorf("If-Match %s: %d %s, want 400 naming If-Match", bad, status, body)
+		}
+	}
+	if tn.appliedIndex() != index {
+		t.Fatal("a malformed If-Match reached the log")
+	}
+
+	// The current version, strong or weak: applied, and the answer's ETag
+	// is the new version, which a GET shows too.
+	status, etag, body := tn.conditional("PATCH", path, tag, deny)
+	var got stageView
+	if err := json.Unmarshal([]byte(body), &got); status != http.StatusOK || err != nil || got.WAF == nil || len(got.WAF.IPDeny) != 1 {
+		t.Fatalf("PATCH with the current If-Match: %d %s", status, body)
+	}
+	if now, v := read(); etag != now || got.ChangedIndex != v.ChangedIndex || v.ChangedIndex <= before.ChangedIndex {
+		t.Fatalf("after PATCH: its ETag %s and changed_index %d, GET's %s and %d (was %d)", etag, got.ChangedIndex, now, v.ChangedIndex, before.ChangedIndex)
+	}
+	if status, etag2, body := tn.conditional("PATCH", path, "W/"+etag, map[string]any{"waf": nil}); status != http.StatusOK || etag2 == etag {
+		t.Fatalf("PATCH with a weak If-Match: %d, ETag %s (was %s) %s", status, etag2, etag, body)
+	}
+
+	// * matches any version of the stage; without If-Match nothing is
+	// checked, as before.
+	if status, _, body := tn.conditional("PATCH", path, "*", deny); status != http.StatusOK {
+		t.Fatalf("PATCH with If-Match *: %d %s", status, body)
+	}
+	tn.mustDo("PATCH", path, map[string]any{"waf": nil}, nil)
+	if _, v := read(); v.WAF != nil {
+		t.Fatalf("PATCH without If-Match not applied: waf %+v", v.WAF)
 	}
 }
 

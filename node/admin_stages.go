@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/portico-gw/portico/configs"
 )
@@ -29,6 +31,56 @@ type stageView struct {
 
 func (ad *Admin) view(a *configs.API, st *configs.Stage) stageView {
 	return stageView{Stage: st, InvokeURLs: ad.invokeURLs(a, st.Name)}
+}
+
+// entityTag is the stage's version, its ChangedIndex, as the ETag of an
+// answer that shows one stage.
+func (v stageView) entityTag() string { return stageTag(v.Stage) }
+
+// stageTag renders a stage's ChangedIndex as a strong entity tag, such
+// as "42".
+func stageTag(s *configs.Stage) string {
+	return `"` + strconv.FormatUint(s.ChangedIndex, 10) + `"`
+}
+
+// ifMatch is the version an If-Match header asks a stage write to find:
+// any version of an existing stage for *, else one ChangedIndex.
+type ifMatch struct {
+	header     string // as sent, for the error
+	anyVersion bool
+	index      uint64
+}
+
+// parseIfMatch reads a request's If-Match header: nil without one. It
+// takes *, or one entity tag holding a decimal ChangedIndex, strong
+// ("42") or weak (W/"42"); anything else is a 400.
+func parseIfMatch(r *http.Request) (*ifMatch, error) {
+	vals := r.Header.Values("If-Match")
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	m := &ifMatch{header: strings.TrimSpace(strings.Join(vals, ", "))}
+	if m.header == "*" {
+		m.anyVersion = true
+		return m, nil
+	}
+	digits, opened := strings.CutPrefix(strings.TrimPrefix(m.header, "W/"), `"`)
+	digits, closed := strings.CutSuffix(digits, `"`)
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if !opened || !closed || err != nil {
+		return nil, errorf(http.StatusBadRequest, `If-Match %q is not * or one entity tag such as "42" (the stage's changed_index in quotes, as its ETag shows)`, m.header)
+	}
+	m.index = n
+	return m, nil
+}
+
+// check answers 412 when the stage is not at the version m asks for; a
+// nil m asks for nothing.
+func (m *ifMatch) check(s *configs.Stage) error {
+	if m == nil || m.anyVersion || m.index == s.ChangedIndex {
+		return nil
+	}
+	return errorf(http.StatusPreconditionFailed, "If-Match %s does not match the stage's current version %s: it changed since it was read; read it again and retry", m.header, stageTag(s))
 }
 
 func (ad *Admin) createDeployment(r *http.Request) (int, any, error) {
@@ -261,11 +313,22 @@ func deployedRoutes(st *configs.State, s *configs.Stage) []string {
 	return routes
 }
 
+// updateStage changes a stage by change and stores it. With an If-Match
+// header it changes nothing unless the stage is still at that version
+// (optimistic concurrency: see ifMatch). The answer shows the stage as
+// stored, with the write's ChangedIndex.
 func (ad *Admin) updateStage(r *http.Request, change func(*configs.State, *configs.Stage) error) (int, any, error) {
+	want, err := parseIfMatch(r)
+	if err != nil {
+		return 0, nil, err
+	}
 	ad.writeMu.Lock()
 	defer ad.writeMu.Unlock()
 	st, a, cur, err := ad.stage(r)
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := want.check(cur); err != nil {
 		return 0, nil, err
 	}
 	s := *cur
@@ -276,6 +339,11 @@ func (ad *Admin) updateStage(r *http.Request, change func(*configs.State, *confi
 	s.UpdatedAt = ad.now().UTC()
 	if err := ad.store.PutStage(r.Context(), &s); err != nil {
 		return 0, nil, err
+	}
+	// The leader applied the write before PutStage returned: the stored
+	// stage carries its ChangedIndex, which s (a copy of cur) does not.
+	if stored := ad.store.State().Stage(a.ID, s.Name); stored != nil {
+		return http.StatusOK, ad.view(a, stored), nil
 	}
 	return http.StatusOK, ad.view(a, &s), nil
 }

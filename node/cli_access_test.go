@@ -1,11 +1,19 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +166,107 @@ func TestUsageCLIKeyLookup(t *testing.T) {
 	code, out, errOut = tn.run("usage", "--plan", "gold", "--key", "zzzzzzzzzz")
 	if code != 0 || !strings.Contains(out, "total: 0 request(s)") {
 		t.Errorf("usage --key with a deleted key's id: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// racingAdmin stands in front of a node's admin API and lets another
+// write change a stage right after each of the first races reads of it:
+// the reader gets its answer once that write is committed, so what it
+// read is stale. It records the status of each PATCH of the stage's
+// settings.
+type racingAdmin struct {
+	url     string
+	mu      sync.Mutex
+	races   int
+	patches []int
+}
+
+func startRacingAdmin(t *testing.T, tn *testNode, stage string, races int, change any) *racingAdmin {
+	t.Helper()
+	target, err := url.Parse(tn.client.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	ra := &racingAdmin{races: races}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		proxy.ServeHTTP(rec, r)
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == stage && ra.races > 0:
+			ra.races--
+			if err := tn.do("PATCH", stage+"/settings", change, nil); err != nil {
+				t.Errorf("the concurrent write: %v", err)
+			}
+		case r.Method == http.MethodPatch && r.URL.Path == stage+"/settings":
+			ra.patches = append(ra.patches, rec.Code)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	ra.url = srv.URL
+	return ra
+}
+
+// statuses returns the status of each settings PATCH so far.
+func (ra *racingAdmin) statuses() []int {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	return slices.Clone(ra.patches)
+}
+
+// TestStagesLimitsWAFFileRetriesAStaleRead checks that --waf-file, which
+// reads the stage to compute its merge patch, does not mix its block with
+// one another write stored in between: the write is refused (412) and
+// made again from a fresh read, at most three times in all.
+func TestStagesLimitsWAFFileRetriesAStaleRead(t *testing.T) {
+	t.Parallel()
+	tn, id := domainFixture(t)
+	stage := "/v1/apis/" + id + "/stages/prod"
+	tn.mustDo("PATCH", stage+"/settings", map[string]any{"waf": map[string]any{"ip_deny": []string{"10.0.0.0/8"}}}, nil)
+	file := filepath.Join(t.TempDir(), "waf.yaml")
+	if err := os.WriteFile(file, []byte("ip_deny: [198.51.100.0/24]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The other write adds members the file lacks: a patch computed from
+	// the stale read would leave them in place.
+	change := map[string]any{"waf": map[string]any{"ip_allow": []string{"192.0.2.0/24"}, "rate_rules": []any{map[string]any{"limit": 5}}}}
+	limits := func(ra *racingAdmin) (int, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := Main([]string{"--admin", ra.url, "stages", "limits", "--api", id, "--stage", "prod", "--waf-file", file}, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	storedWAF := func() string {
+		t.Helper()
+		b, err := json.Marshal(tn.node.Store().State().Stage(id, "prod").WAF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	// Changed after every read: three refused writes, then an error.
+	ra := startRacingAdmin(t, tn, stage, 3, change)
+	code, out := limits(ra)
+	if code != 1 || !strings.Contains(out, "the stage kept changing") || !slices.Equal(ra.statuses(), []int{412, 412, 412}) {
+		t.Fatalf("a stage that keeps changing: exit %d, PATCH statuses %v\n%s", code, ra.statuses(), out)
+	}
+	if got := storedWAF(); strings.Contains(got, "198.51.100.0/24") || !strings.Contains(got, "10.0.0.0/8") {
+		t.Fatalf("refused writes changed the WAF: %s", got)
+	}
+
+	// Changed after the first read only: the second write replaces the
+	// block exactly.
+	ra = startRacingAdmin(t, tn, stage, 1, change)
+	if code, out := limits(ra); code != 0 || !slices.Equal(ra.statuses(), []int{412, 200}) {
+		t.Fatalf("one stale read: exit %d, PATCH statuses %v\n%s", code, ra.statuses(), out)
+	}
+	if got, want := storedWAF(), `{"ip_deny":["198.51.100.0/24"]}`; got != want {
+		t.Fatalf("WAF after --waf-file = %s, want exactly the file's block %s", got, want)
 	}
 }

@@ -2,11 +2,13 @@ package node
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -153,24 +155,17 @@ the current one). Only what is given changes.`,
 				return err
 			}
 			path := "/v1/apis/" + id + "/stages/" + url.PathEscape(stage)
-			if wafFile != "" {
-				want, err := readWAFFile(wafFile)
-				if err != nil {
-					return err
-				}
-				var cur stageView
-				if err := cl.Do(cmd.Context(), "GET", path+"?consistent", nil, &cur); err != nil {
-					return err
-				}
-				var old any
-				if cur.WAF != nil {
-					b, _ := json.Marshal(cur.WAF)
-					json.Unmarshal(b, &old)
-				}
-				patch["waf"] = replacingPatch(old, want)
-			}
 			var s stageView
-			if err := cl.Do(cmd.Context(), "PATCH", path+"/settings", patch, &s); err != nil {
+			if wafFile == "" {
+				err = cl.Do(cmd.Context(), "PATCH", path+"/settings", patch, &s)
+			} else {
+				var want any
+				if want, err = readWAFFile(wafFile); err != nil {
+					return err
+				}
+				s, err = replaceWAF(cmd.Context(), cl, path, patch, want)
+			}
+			if err != nil {
 				return err
 			}
 			return c.print(s, func(w io.Writer) { printStageLimits(w, s) })
@@ -223,6 +218,38 @@ func readWAFFile(file string) (any, error) {
 		return nil, fmt.Errorf("%s: want the waf block, an object such as {ip_deny: [10.0.0.0/8]}", file)
 	}
 	return v, nil
+}
+
+// wafAttempts bounds how often replaceWAF reads the stage and sends its
+// patch while other writes keep changing the stage in between.
+const wafAttempts = 3
+
+// replaceWAF sends patch to the stage at path with a waf member that
+// turns the stage's WAF into want. The admin API only merges, so that
+// member is computed from the stage as read; the write carries the
+// version read (If-Match) and is refused (412) if another write changed
+// the stage since, which would otherwise leave a mix of both blocks. It
+// then reads the stage again and retries.
+func replaceWAF(ctx context.Context, cl *Client, path string, patch map[string]any, want any) (stageView, error) {
+	for range wafAttempts {
+		var cur stageView
+		if err := cl.Do(ctx, "GET", path+"?consistent", nil, &cur); err != nil {
+			return stageView{}, err
+		}
+		var old any
+		if cur.WAF != nil {
+			b, _ := json.Marshal(cur.WAF)
+			json.Unmarshal(b, &old)
+		}
+		patch["waf"] = replacingPatch(old, want)
+		var s stageView
+		err := cl.DoWith(ctx, "PATCH", path+"/settings", http.Header{"If-Match": {stageTag(cur.Stage)}}, patch, &s)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusPreconditionFailed {
+			return s, err
+		}
+	}
+	return stageView{}, fmt.Errorf("the stage kept changing: %d times another write changed it between reading it and replacing its WAF; nothing was changed, run the command again", wafAttempts)
 }
 
 // replacingPatch is a JSON merge patch (RFC 7396) that turns cur into

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -55,9 +56,14 @@ const retryNoLeader = 10 * time.Second
 // else as JSON) and decodes the JSON answer into out (when not nil). A 503
 // (no Raft leader yet) is retried for up to 10 s.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	return c.DoWith(ctx, method, path, nil, body, out)
+}
+
+// DoWith is Do with extra request headers, such as If-Match.
+func (c *Client) DoWith(ctx context.Context, method, path string, header http.Header, body, out any) error {
 	deadline := time.Now().Add(retryNoLeader)
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		err := c.do(ctx, method, path, body, out)
+		err := c.do(ctx, method, path, header, body, out)
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable || time.Now().Add(wait).After(deadline) {
 			return err
@@ -70,7 +76,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, body, out any) error {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -87,6 +93,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
+	maps.Copy(req.Header, header)
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
