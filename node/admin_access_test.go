@@ -502,8 +502,19 @@ func TestStageWritesHonourIfMatch(t *testing.T) {
 		t.Fatalf("PATCH with If-Match *: %d %s", status, body)
 	}
 	tn.mustDo("PATCH", path, map[string]any{"waf": nil}, nil)
-	if _, v := read(); v.WAF != nil {
+	_, v := read()
+	if v.WAF != nil {
 		t.Fatalf("PATCH without If-Match not applied: waf %+v", v.WAF)
+	}
+
+	// A deployment to the stage answers with the stage as stored: the
+	// version a conditional write must name next.
+	var dep struct {
+		Stage stageView `json:"stage"`
+	}
+	tn.mustDo("POST", "/v1/apis/"+id+"/deployments", map[string]any{"stage": "prod"}, &dep)
+	if _, now := read(); dep.Stage.ChangedIndex != now.ChangedIndex || now.ChangedIndex <= v.ChangedIndex {
+		t.Fatalf("deployment: its stage shows changed_index %d, GET %d (was %d)", dep.Stage.ChangedIndex, now.ChangedIndex, v.ChangedIndex)
 	}
 }
 

@@ -138,7 +138,7 @@ func (ad *Admin) createDeployment(r *http.Request) (int, any, error) {
 	// before Deploy returned. `deploy --wait` waits for nodes to reach it.
 	body := map[string]any{"deployment": deploymentSummary(dep), "index": ad.store.State().Index}
 	if stage != nil {
-		body["stage"] = ad.view(a, stage)
+		body["stage"] = ad.storedView(a, stage)
 	}
 	return http.StatusCreated, body, nil
 }
@@ -340,12 +340,17 @@ func (ad *Admin) updateStage(r *http.Request, change func(*configs.State, *confi
 	if err := ad.store.PutStage(r.Context(), &s); err != nil {
 		return 0, nil, err
 	}
-	// The leader applied the write before PutStage returned: the stored
-	// stage carries its ChangedIndex, which s (a copy of cur) does not.
+	return http.StatusOK, ad.storedView(a, &s), nil
+}
+
+// storedView is the view of stage s just written: the stage as stored,
+// which carries the write's ChangedIndex (the leader applied the write
+// before the store call returned; s, a copy made before it, does not).
+func (ad *Admin) storedView(a *configs.API, s *configs.Stage) stageView {
 	if stored := ad.store.State().Stage(a.ID, s.Name); stored != nil {
-		return http.StatusOK, ad.view(a, stored), nil
+		return ad.view(a, stored)
 	}
-	return http.StatusOK, ad.view(a, &s), nil
+	return ad.view(a, s)
 }
 
 // export renders the stage's deployed definition as OpenAPI 3.0.
