@@ -2,18 +2,20 @@ package harness
 
 import (
 	"bufio"
-	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // pinTarget is a CPU the test can pin to that differs from the driver's
-// own set; the test is skipped where the driver has only one CPU, since a
-// pinned process could not be told from an unpinned one there.
-func pinTarget(t *testing.T) (cpu, own string) {
+// own set (own); the test is skipped where the driver has only one CPU,
+// since a pinned process could not be told from an unpinned one there.
+func pinTarget(t *testing.T) (cpu int, own []uint64) {
 	t.Helper()
 	cpus, err := AllowedCPUs()
 	if err != nil {
@@ -22,7 +24,24 @@ func pinTarget(t *testing.T) (cpu, own string) {
 	if len(cpus) < 2 {
 		t.Skipf("the driver may use only CPU %v: a pinned process would look unpinned", cpus)
 	}
-	return strconv.Itoa(cpus[len(cpus)-1]), statusField(t, os.Getpid(), "Cpus_allowed_list")
+	for _, c := range cpus {
+		own = append(own, uint64(c))
+	}
+	return cpus[len(cpus)-1], own
+}
+
+// allowedCPUs is the CPU list of pid's affinity, from /proc.
+func allowedCPUs(t *testing.T, pid int) []uint64 {
+	t.Helper()
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.NewStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.CpusAllowedList
 }
 
 // TestGroupPlacesByName starts two sleeps, one placed on a CPU, and
@@ -34,7 +53,7 @@ func TestGroupPlacesByName(t *testing.T) {
 	cpu, own := pinTarget(t)
 	var g Group
 	defer g.Stop(5 * time.Second)
-	g.Place(cpu, "pinned")
+	g.Place(strconv.Itoa(cpu), "pinned")
 	g.Place("", "free") // no list: any CPU
 	pinned, err := g.Start("pinned", exec.Command("sleep", "30"))
 	if err != nil {
@@ -46,13 +65,16 @@ func TestGroupPlacesByName(t *testing.T) {
 	}
 	// taskset sets the affinity before it executes sleep; wait for the
 	// exec to show (bounded).
+	proc, err := procfs.NewProc(pinned.Cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var comm string
 	for range 100 {
-		b, err := os.ReadFile(procPath(pinned.Cmd.Process.Pid, "comm"))
-		if err != nil {
+		if comm, err = proc.Comm(); err != nil {
 			t.Fatal(err)
 		}
-		if comm = strings.TrimSpace(string(b)); comm == "sleep" {
+		if comm == "sleep" {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -60,11 +82,11 @@ func TestGroupPlacesByName(t *testing.T) {
 	if comm != "sleep" {
 		t.Fatalf("pinned process is %q, want sleep executed in place by taskset", comm)
 	}
-	if got := statusField(t, pinned.Cmd.Process.Pid, "Cpus_allowed_list"); got != cpu {
-		t.Errorf("pinned process may run on CPUs %q, want %s", got, cpu)
+	if got := allowedCPUs(t, pinned.Cmd.Process.Pid); !slices.Equal(got, []uint64{uint64(cpu)}) {
+		t.Errorf("pinned process may run on CPUs %v, want [%d]", got, cpu)
 	}
-	if got := statusField(t, free.Cmd.Process.Pid, "Cpus_allowed_list"); got != own {
-		t.Errorf("unpinned process may run on CPUs %q, want the driver's %q", got, own)
+	if got := allowedCPUs(t, free.Cmd.Process.Pid); !slices.Equal(got, own) {
+		t.Errorf("unpinned process may run on CPUs %v, want the driver's %v", got, own)
 	}
 }
 
@@ -81,7 +103,7 @@ func TestStartTreePlacesWorkers(t *testing.T) {
 	}
 	var g Group
 	defer g.Stop(5 * time.Second)
-	g.Place(cpu, "forker")
+	g.Place(strconv.Itoa(cpu), "forker")
 	if _, err := g.StartTree("forker", cmd); err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +115,8 @@ func TestStartTreePlacesWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("worker pid %q: %v", line, err)
 	}
-	if got := statusField(t, worker, "Cpus_allowed_list"); got != cpu {
-		t.Errorf("worker may run on CPUs %q, want %s", got, cpu)
+	if got := allowedCPUs(t, worker); !slices.Equal(got, []uint64{uint64(cpu)}) {
+		t.Errorf("worker may run on CPUs %v, want [%d]", got, cpu)
 	}
 }
 
@@ -111,24 +133,4 @@ func TestPinRefusesAStartedCommand(t *testing.T) {
 	if err := Pin(fresh, ""); err != nil || len(fresh.Args) != 1 {
 		t.Fatalf("Pin with no CPU list: %v, args %q; want the command unchanged", err, fresh.Args)
 	}
-}
-
-func procPath(pid int, name string) string {
-	return "/proc/" + strconv.Itoa(pid) + "/" + name
-}
-
-// statusField returns a field of /proc/pid/status.
-func statusField(t *testing.T, pid int, field string) string {
-	t.Helper()
-	b, err := os.ReadFile(procPath(pid, "status"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	t.Fatalf("/proc/%d/status has no %s", pid, field)
-	return ""
 }
